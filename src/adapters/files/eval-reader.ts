@@ -1,0 +1,214 @@
+// Streams evaluation files (CSV or JSON Lines, chosen by extension) row by row. Only the columns asked for are
+// extracted, and each row is handed to a callback and forgotten, so a million rows never sit in memory.
+import { createReadStream } from "node:fs";
+import { extname } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
+
+export type EvalFormat = "csv" | "jsonl";
+
+/** A cell as read: text from CSV, text or number from JSON; null when empty or absent. */
+export type Cell = string | number | null;
+
+export interface ReadResult {
+  readonly rows: number;
+  /** The wanted columns that the file has (CSV: in its header; JSON Lines: in at least one row). */
+  readonly present: ReadonlySet<string>;
+}
+
+/** Called for each row with the wanted columns' cells in the order asked; `line` is 1-based. */
+export type RowHandler = (cells: readonly Cell[], line: number) => void;
+
+/** Problems beyond this many are counted, not listed: one systematic mistake should not print a million lines. */
+export const MAX_LISTED_PROBLEMS = 20;
+
+export function formatOf(file: string): EvalFormat {
+  const ext = extname(file).toLowerCase();
+  if (ext === ".csv") return "csv";
+  if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
+  throw new InvalidInputError([
+    { file, message: `unknown file type "${ext || "(none)"}": expected .csv, .jsonl or .ndjson` },
+  ]);
+}
+
+/** Collects row problems for one file and throws them all at the end. */
+export class ProblemList {
+  readonly listed: Problem[] = [];
+  count = 0;
+  constructor(readonly file: string) {}
+  add(line: number, path: string | undefined, message: string): void {
+    this.count += 1;
+    if (this.listed.length < MAX_LISTED_PROBLEMS) this.listed.push({ file: this.file, line, path, message });
+  }
+  throwIfAny(): void {
+    if (this.count === 0) return;
+    const rest = this.count - this.listed.length;
+    const all = rest > 0 ? [...this.listed, { file: this.file, message: `and ${rest} more problems like these` }] : this.listed;
+    throw new InvalidInputError(all);
+  }
+}
+
+/** Split one CSV record (RFC 4180). Returns null when a quoted field runs on past the end of the text. */
+export function splitCsvRecord(text: string): string[] | null {
+  if (!text.includes('"')) return text.split(",");
+  const cells: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (text[i] === '"') {
+      let value = "";
+      let j = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', j);
+        if (q < 0) return null; // the record continues on the next line
+        value += text.slice(j, q);
+        if (text[q + 1] === '"') {
+          value += '"';
+          j = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      // Anything between the closing quote and the next comma is kept, as lenient readers do.
+      const comma = text.indexOf(",", i);
+      cells.push(value + text.slice(i, comma < 0 ? text.length : comma));
+      if (comma < 0) return cells;
+      i = comma + 1;
+    } else {
+      const comma = text.indexOf(",", i);
+      cells.push(text.slice(i, comma < 0 ? text.length : comma));
+      if (comma < 0) return cells;
+      i = comma + 1;
+    }
+  }
+}
+
+/** Yields the file's lines with their 1-based numbers, decoding UTF-8 across chunk boundaries. */
+async function forEachLine(file: string, onLine: (line: string, lineNo: number) => void): Promise<void> {
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  const decoder = new StringDecoder("utf8");
+  let rest = "";
+  let lineNo = 0;
+  try {
+    for await (const chunk of stream) {
+      const text = rest + decoder.write(chunk as Buffer);
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf("\n", start);
+        if (nl < 0) break;
+        const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        onLine(text.slice(start, end), ++lineNo);
+        start = nl + 1;
+      }
+      rest = text.slice(start);
+    }
+  } catch (err) {
+    // Only the file system's own errors (they carry a code) are the user's to fix; anything else is a bug.
+    if (typeof (err as { code?: unknown } | null)?.code === "string") throw new FileAccessError(file, describeFsError(err));
+    throw err;
+  }
+  rest += decoder.end();
+  if (rest.endsWith("\r")) rest = rest.slice(0, -1);
+  if (rest !== "") onLine(rest, ++lineNo);
+}
+
+async function readCsv(file: string, wanted: readonly string[], onRow: RowHandler, problems: ProblemList): Promise<ReadResult> {
+  let header: string[] | null = null;
+  let index: number[] = [];
+  let pending = ""; // a record whose quoted field spans lines
+  let pendingLine = 0;
+  let rows = 0;
+  const cells: Cell[] = new Array<Cell>(wanted.length).fill(null);
+  await forEachLine(file, (raw, lineNo) => {
+    const text = pending === "" ? raw : `${pending}\n${raw}`;
+    const startLine = pending === "" ? lineNo : pendingLine;
+    const record = splitCsvRecord(text);
+    if (record === null) {
+      pending = text;
+      pendingLine = startLine;
+      return;
+    }
+    pending = "";
+    if (header === null) {
+      if (record.length === 1 && record[0] === "") return; // leading blank lines
+      header = record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, "") : h).trim());
+      index = wanted.map((w) => header!.indexOf(w));
+      const dup = header.find((h, i) => h !== "" && header!.indexOf(h) !== i);
+      if (dup !== undefined) problems.add(startLine, undefined, `column "${dup}" appears twice in the header`);
+      return;
+    }
+    if (record.length === 1 && record[0] === "") return; // blank line
+    if (record.length !== header.length) {
+      problems.add(startLine, undefined, `expected ${header.length} cells as in the header, found ${record.length}`);
+      return;
+    }
+    for (let w = 0; w < index.length; w++) {
+      const i = index[w]!;
+      const v = i < 0 ? "" : record[i]!;
+      cells[w] = v === "" ? null : v;
+    }
+    rows += 1;
+    onRow(cells, startLine);
+  });
+  if (pending !== "") problems.add(pendingLine, undefined, "a quoted field is never closed");
+  if (header === null) problems.add(1, undefined, "the file is empty: expected a header row of column names");
+  const present = new Set(wanted.filter((_, w) => index[w] !== undefined && index[w]! >= 0));
+  return { rows, present };
+}
+
+async function readJsonl(file: string, wanted: readonly string[], onRow: RowHandler, problems: ProblemList): Promise<ReadResult> {
+  const present = new Set<string>();
+  let rows = 0;
+  const cells: Cell[] = new Array<Cell>(wanted.length).fill(null);
+  await forEachLine(file, (text, lineNo) => {
+    if (text.trim() === "") return;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (err) {
+      problems.add(lineNo, undefined, `not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+      problems.add(lineNo, undefined, "expected a JSON object per line");
+      return;
+    }
+    const rec = obj as Record<string, unknown>;
+    for (let w = 0; w < wanted.length; w++) {
+      const name = wanted[w]!;
+      const v = rec[name];
+      if (v === undefined || v === null || v === "") {
+        cells[w] = null;
+        continue;
+      }
+      present.add(name);
+      if (typeof v === "number" || typeof v === "string") cells[w] = v;
+      else if (typeof v === "boolean") cells[w] = v ? 1 : 0;
+      else {
+        cells[w] = null;
+        problems.add(lineNo, name, `expected a number or a string, found ${Array.isArray(v) ? "an array" : "an object"}`);
+      }
+    }
+    rows += 1;
+    onRow(cells, lineNo);
+  });
+  return { rows, present };
+}
+
+/**
+ * Stream a file, handing each row's wanted cells to `onRow` (the array is reused: copy what you keep).
+ * Malformed rows are collected and thrown together at the end as an InvalidInputError; the handler may add
+ * its own problems (a non-numeric metric, say) to `problems`.
+ */
+export async function readEvalFile(
+  file: string,
+  wanted: readonly string[],
+  onRow: RowHandler,
+  problems: ProblemList = new ProblemList(file),
+): Promise<ReadResult> {
+  const format = formatOf(file);
+  const result =
+    format === "csv" ? await readCsv(file, wanted, onRow, problems) : await readJsonl(file, wanted, onRow, problems);
+  problems.throwIfAny();
+  return result;
+}

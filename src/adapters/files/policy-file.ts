@@ -1,0 +1,115 @@
+// Reads RolloutPolicy files (YAML, one or more documents) and reports every problem at once, each with the
+// file, line and field path, by mapping zod's issue paths back onto the YAML nodes they came from.
+import { readFile } from "node:fs/promises";
+import { isNode, LineCounter, parseAllDocuments, type Document } from "yaml";
+import type { z } from "zod";
+import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
+import { policySchema, type Policy } from "../../core/policy/schema.js";
+
+export interface LoadedPolicy {
+  readonly file: string;
+  readonly policy: Policy;
+}
+
+/** `spec.metrics[2].budget` from `["spec", "metrics", 2, "budget"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+function locate(doc: Document, path: readonly PropertyKey[], lines: LineCounter): { line?: number; column?: number } {
+  // The deepest node that exists on the path: a missing field is reported at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as (string | number)[], true);
+    if (isNode(node) && node.range) {
+      const pos = lines.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return {};
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  }
+  if (issue.code === "invalid_type" && issue.input === undefined) return `required field is missing (expected ${issue.expected})`;
+  return issue.message;
+}
+
+/** Validate one YAML text holding one or more policy documents. Pure apart from its inputs. */
+export function parsePolicies(file: string, text: string): { policies: Policy[]; problems: Problem[] } {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  const problems: Problem[] = [];
+  const policies: Policy[] = [];
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = lines.linePos(e.pos[0]);
+        problems.push({ file, line: pos.line, column: pos.col, message: `YAML syntax: ${e.message.split("\n")[0]}` });
+      }
+      continue;
+    }
+    if (doc.contents === null) continue; // an empty document between `---` separators
+    const result = policySchema.safeParse(doc.toJS());
+    if (result.success) {
+      policies.push(result.data);
+      continue;
+    }
+    for (const issue of result.error.issues) {
+      // An unknown field is pointed at where it stands, not at the object holding it.
+      const at = issue.code === "unrecognized_keys" && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path;
+      const path = issue.path;
+      problems.push({ file, ...locate(doc, at, lines), path: formatPath(path) || "(document)", message: describeIssue(issue) });
+    }
+  }
+  if (policies.length === 0 && problems.length === 0) {
+    problems.push({ file, message: "no RolloutPolicy document in the file" });
+  }
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  return { policies, problems };
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new FileAccessError(file, describeFsError(err));
+  }
+}
+
+/** Load exactly one policy from a file, or throw with every problem found. */
+export async function loadPolicy(file: string): Promise<LoadedPolicy> {
+  const { policies, problems } = parsePolicies(file, await readText(file));
+  if (problems.length > 0) throw new InvalidInputError(problems);
+  if (policies.length !== 1) {
+    throw new InvalidInputError([{ file, message: `expected one RolloutPolicy, found ${policies.length}` }]);
+  }
+  return { file, policy: policies[0]! };
+}
+
+/** Validate many files; returns the problems of all of them (a missing file is a problem too). */
+export async function validatePolicyFiles(files: readonly string[]): Promise<{ valid: LoadedPolicy[]; problems: Problem[]; missing: Problem[] }> {
+  const valid: LoadedPolicy[] = [];
+  const problems: Problem[] = [];
+  const missing: Problem[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readText(file);
+    } catch (err) {
+      missing.push({ file, message: (err as FileAccessError).message.slice(file.length + 2) });
+      continue;
+    }
+    const r = parsePolicies(file, text);
+    problems.push(...r.problems);
+    if (r.problems.length === 0) valid.push(...r.policies.map((policy) => ({ file, policy })));
+  }
+  return { valid, problems, missing };
+}

@@ -1,0 +1,16 @@
+// Exit codes, in one place (sysexits.h for the user's mistakes).
+import type { Decision } from "../core/types.js";
+
+export const EXIT = {
+  promote: 0,
+  rollback: 1,
+  pause: 2,
+  usage: 64, // EX_USAGE: the command line is wrong
+  dataError: 65, // EX_DATAERR: a policy or data file is malformed
+  noInput: 66, // EX_NOINPUT: a file is missing or unreadable
+  internal: 70, // EX_SOFTWARE: a bug in voicectl
+} as const;
+
+export function exitForDecision(d: Decision): number {
+  return EXIT[d];
+}

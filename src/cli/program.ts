@@ -1,0 +1,66 @@
+// The command tree. Typed errors become exit codes here and only here; a user's mistake never shows a stack.
+import { Command, CommanderError } from "commander";
+import { FileAccessError, InvalidInputError, UsageError } from "../core/errors.js";
+import { registerGate } from "./commands/gate.js";
+import { registerPolicy } from "./commands/policy.js";
+import { EXIT } from "./exit-codes.js";
+import type { CliIo } from "./io.js";
+
+export const VERSION = "0.1.0";
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command("voicectl")
+    .description("Release voice models (TTS, voice cloning, ASR, music) without breaking the people who depend on them.")
+    .version(VERSION, "--version", "print the version")
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError("(see --help)")
+    .exitOverride();
+  registerGate(program, io, setExit);
+  registerPolicy(program, io, setExit);
+  for (const c of program.commands) {
+    c.exitOverride();
+    c.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    c.showHelpAfterError("(see --help)");
+    for (const sub of c.commands) {
+      sub.exitOverride();
+      sub.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+      sub.showHelpAfterError("(see --help)");
+    }
+  }
+  return program;
+}
+
+/** Run the CLI with arguments (without the node and script paths); resolves to the exit code. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+function reportError(err: unknown, io: CliIo): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its message; help and --version end with code 0.
+    return err.exitCode === 0 ? 0 : EXIT.usage;
+  }
+  if (err instanceof UsageError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof InvalidInputError) {
+    io.stderr(`voicectl: invalid input:\n${err.message.replace(/^/gm, "  ")}\n`);
+    return EXIT.dataError;
+  }
+  if (err instanceof FileAccessError) {
+    io.stderr(`voicectl: cannot read ${err.message}\n`);
+    return EXIT.noInput;
+  }
+  io.stderr(`voicectl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (io.env["VOICECTL_DEBUG"] && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+  else io.stderr("This is a bug in voicectl; VOICECTL_DEBUG=1 shows where it happened.\n");
+  return EXIT.internal;
+}
