@@ -16,27 +16,38 @@ export function formatPercent(x: number | null | undefined, digits = 3): string 
   return `${formatNumber(x * 100, digits)}%`;
 }
 
-/** Whether a finding's worsening is a fraction of the baseline (a relative budget, baseline not zero). */
-export function isRelative(f: Pick<Finding, "budget" | "baseline">): boolean {
-  return f.budget.relative !== undefined && f.baseline !== 0;
+/**
+ * The units of a finding's worsening: a fraction of the baseline (relative budget, baseline not zero),
+ * percentage points (absolute budget on a rate), or the metric's own units.
+ */
+export type WorseningUnit = "relative" | "points" | "metric";
+
+export function worseningUnit(f: Pick<Finding, "budget" | "baseline" | "aggregate">): WorseningUnit {
+  if (f.budget.relative !== undefined && f.baseline !== 0) return "relative";
+  return f.aggregate === "rate" ? "points" : "metric";
 }
 
-/** A worsening (or allowed worsening) in the budget's units, signed: `+0.031`, `+18.2%`. */
-export function formatWorsening(x: number | null, relative: boolean): string {
+function amount(x: number, unit: WorseningUnit): string {
+  if (unit === "relative") return formatPercent(x);
+  if (unit === "points") return `${formatNumber(x * 100, 3)} pts`;
+  return formatNumber(x);
+}
+
+/** A worsening (or allowed worsening) in the budget's units, signed: `+0.031`, `+18.2%`, `+0.12 pts`. */
+export function formatWorsening(x: number | null, unit: WorseningUnit): string {
   if (x === null) return "-";
-  const text = relative ? formatPercent(x) : formatNumber(x);
+  const text = amount(x, unit);
   return x > 0 && !text.startsWith("+") ? `+${text}` : text;
 }
 
 export function formatBudget(b: Budget, aggregateIsRate = false): string {
   const parts: string[] = [];
-  if (b.absolute !== undefined) parts.push(aggregateIsRate ? `+${formatPercent(b.absolute)} pts` : `+${formatNumber(b.absolute)}`);
+  if (b.absolute !== undefined) parts.push(formatWorsening(b.absolute, aggregateIsRate ? "points" : "metric"));
   if (b.relative !== undefined) parts.push(`+${formatPercent(b.relative)}`);
-  if (b.limit !== undefined) parts.push(`limit ${formatNumber(b.limit)}`);
+  if (b.limit !== undefined) parts.push(`limit ${aggregateIsRate ? formatPercent(b.limit) : formatNumber(b.limit)}`);
   return parts.join(", ");
 }
 
-export function formatInterval(lower: number, upper: number, relative: boolean): string {
-  const f = relative ? formatPercent : formatNumber;
-  return `[${f(lower)}, ${f(upper)}]`;
+export function formatInterval(lower: number, upper: number, unit: WorseningUnit): string {
+  return `[${amount(lower, unit)}, ${amount(upper, unit)}]`;
 }

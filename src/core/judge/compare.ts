@@ -3,7 +3,8 @@
 //
 // Means and rates are linear contrasts of two arm means, so one machinery serves both: the difference
 // interval for absolute budgets, Fieller's ratio interval for relative ones (design.md section 5).
-// Quantiles use distribution-free order-statistic intervals per arm, each at half the error, combined.
+// Quantiles use order-statistic standard errors per arm, combined (Price & Bonett 2002).
+import { normalQuantile } from "../stats/distributions.js";
 import {
   differenceInterval,
   meanInterval,
@@ -170,14 +171,38 @@ export function worstVerdict(a: Verdict, b: Verdict): Verdict {
   return SEVERITY[a] <= SEVERITY[b] ? a : b;
 }
 
-/** Differences and ratios of quantiles from per-arm intervals, each at half the error (Bonferroni). */
+/**
+ * Standard error of a sample quantile, distribution-free: the width of its 95% order-statistic interval
+ * over 2 * 1.96 (the estimate Price & Bonett 2002 use for medians, applied to any quantile). Infinite
+ * when the sample is too small to bound the quantile on both sides.
+ */
+export function quantileStandardError(sorted: Float64Array, q: number): number {
+  const ci = quantileInterval(sorted, q, 0.95);
+  return (ci.upper - ci.lower) / (2 * Z95);
+}
+const Z95 = normalQuantile(0.975);
+
+/**
+ * Difference (or ratio) of two quantiles: Price & Bonett (2002), "Distribution-free confidence intervals for
+ * difference and ratio of medians", J. Statist. Comput. Simul. 72(2). Per-arm standard errors from order
+ * statistics combined in quadrature; ratios on the log scale. About sqrt(2) tighter than combining the two
+ * arms' own intervals, and still free of any assumption about the latency distribution.
+ */
 function quantileContrast(s: ArmSamples, q: number, confidence: number, relative: boolean): Interval | null {
-  const perArm = 1 - (1 - confidence) / 2;
-  const b = quantileInterval(s.sortedBaseline!, q, perArm);
-  const c = quantileInterval(s.sortedCanary!, q, perArm);
-  if (!relative) return { lower: c.lower - b.upper, upper: c.upper - b.lower };
-  if (b.lower <= 0) return null; // a ratio needs a baseline bounded away from zero
-  return { lower: c.lower / b.upper, upper: c.upper / b.lower };
+  const seB = quantileStandardError(s.sortedBaseline!, q);
+  const seC = quantileStandardError(s.sortedCanary!, q);
+  if (!Number.isFinite(seB) || !Number.isFinite(seC)) return null;
+  const z = normalQuantile((1 + confidence) / 2);
+  const b = s.baseline!;
+  const c = s.canary!;
+  if (!relative) {
+    const half = z * Math.hypot(seB, seC);
+    return { lower: c - b - half, upper: c - b + half };
+  }
+  if (b <= 0 || c <= 0) return null; // a log ratio needs positive quantiles
+  const logRatio = Math.log(c / b);
+  const half = z * Math.hypot(seB / b, seC / c);
+  return { lower: Math.exp(logRatio - half), upper: Math.exp(logRatio + half) };
 }
 
 function limitCheck(metric: PlannedMetric, s: ArmSamples, confidence: number): LimitCheck | undefined {
