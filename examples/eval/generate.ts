@@ -82,7 +82,14 @@ export const EXAMPLES: readonly Example[] = [
     pairBy: "utterance_id",
     format: "csv",
     utterancesPerVoice: 500,
-    change: { ttfaFactor: 0.75, similarityShift: 0.004, mosShift: 0.05, werShift: -0.2, voice: "mia-chen", voiceSimilarityShift: -0.03 },
+    change: {
+      ttfaFactor: 0.75,
+      similarityShift: 0.004,
+      mosShift: 0.05,
+      werShift: -0.2,
+      voice: "mia-chen",
+      voiceSimilarityShift: -0.03,
+    },
   },
   {
     name: "latency-regression",
@@ -164,9 +171,17 @@ function evaluate(rng: Rng, u: Utterance, change: Change): Row {
   const onVoice = change.voice === u.voice.id;
   const ttfa = 110 * Math.exp(u.latency + rng.normal(0, 0.35)) * (change.ttfaFactor ?? 1);
   const similarity =
-    u.voice.similarity + u.similarity + rng.normal(0, 0.025) + (change.similarityShift ?? 0) + (onVoice ? (change.voiceSimilarityShift ?? 0) : 0);
-  const mos = (MOS_BY_LANGUAGE[u.voice.language] ?? 3.9) + u.mos + rng.normal(0, 0.14) + (change.mosShift ?? 0);
-  const wer = Math.max(0, (WER_BY_LANGUAGE[u.voice.language] ?? 2) + u.wer + rng.normal(0, 0.6) + (change.werShift ?? 0));
+    u.voice.similarity +
+    u.similarity +
+    rng.normal(0, 0.025) +
+    (change.similarityShift ?? 0) +
+    (onVoice ? (change.voiceSimilarityShift ?? 0) : 0);
+  const mos =
+    (MOS_BY_LANGUAGE[u.voice.language] ?? 3.9) + u.mos + rng.normal(0, 0.14) + (change.mosShift ?? 0);
+  const wer = Math.max(
+    0,
+    (WER_BY_LANGUAGE[u.voice.language] ?? 2) + u.wer + rng.normal(0, 0.6) + (change.werShift ?? 0),
+  );
   return {
     utterance_id: u.id,
     voice_id: u.voice.id,
@@ -201,9 +216,13 @@ const COLUMNS: readonly (keyof Row)[] = [
 function render(rows: readonly Row[], format: "csv" | "jsonl", drop: readonly string[]): string {
   const columns = COLUMNS.filter((c) => !drop.includes(c));
   if (format === "jsonl") {
-    return rows.map((r) => JSON.stringify(Object.fromEntries(columns.map((c) => [c, r[c]])))).join("\n") + "\n";
+    return (
+      rows.map((r) => JSON.stringify(Object.fromEntries(columns.map((c) => [c, r[c]])))).join("\n") + "\n"
+    );
   }
-  return [columns.join(","), ...rows.map((r) => columns.map((c) => String(r[c])).join(","))].join("\n") + "\n";
+  return (
+    [columns.join(","), ...rows.map((r) => columns.map((c) => String(r[c])).join(","))].join("\n") + "\n"
+  );
 }
 
 /** The files of one example: name to content. The seed depends only on the example's name. */
@@ -226,7 +245,8 @@ export function writeExamples(root: string): void {
   for (const example of EXAMPLES) {
     const dir = join(root, example.name);
     mkdirSync(dir, { recursive: true });
-    for (const [file, content] of Object.entries(generateExample(example))) writeFileSync(join(dir, file), content);
+    for (const [file, content] of Object.entries(generateExample(example)))
+      writeFileSync(join(dir, file), content);
   }
 }
 

@@ -10,7 +10,9 @@ export const VERSION = "0.1.0";
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command("voicectl")
-    .description("Release voice models (TTS, voice cloning, ASR, music) without breaking the people who depend on them.")
+    .description(
+      "Release voice models (TTS, voice cloning, ASR, music) without breaking the people who depend on them.",
+    )
     .version(VERSION, "--version", "print the version")
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(see --help)")

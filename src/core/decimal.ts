@@ -34,7 +34,11 @@ export function decimalFromNumber(x: number): Decimal {
 
 function align(a: Decimal, b: Decimal): [bigint, bigint, number] {
   const scale = Math.max(a.scale, b.scale);
-  return [a.coefficient * 10n ** BigInt(scale - a.scale), b.coefficient * 10n ** BigInt(scale - b.scale), scale];
+  return [
+    a.coefficient * 10n ** BigInt(scale - a.scale),
+    b.coefficient * 10n ** BigInt(scale - b.scale),
+    scale,
+  ];
 }
 
 export function subtract(a: Decimal, b: Decimal): Decimal {

@@ -42,9 +42,11 @@ export function formatWorsening(x: number | null, unit: WorseningUnit): string {
 
 export function formatBudget(b: Budget, aggregateIsRate = false): string {
   const parts: string[] = [];
-  if (b.absolute !== undefined) parts.push(formatWorsening(b.absolute, aggregateIsRate ? "points" : "metric"));
+  if (b.absolute !== undefined)
+    parts.push(formatWorsening(b.absolute, aggregateIsRate ? "points" : "metric"));
   if (b.relative !== undefined) parts.push(`+${formatPercent(b.relative)}`);
-  if (b.limit !== undefined) parts.push(`limit ${aggregateIsRate ? formatPercent(b.limit) : formatNumber(b.limit)}`);
+  if (b.limit !== undefined)
+    parts.push(`limit ${aggregateIsRate ? formatPercent(b.limit) : formatNumber(b.limit)}`);
   return parts.join(", ");
 }
 

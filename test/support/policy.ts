@@ -37,7 +37,13 @@ export const SIMILARITY: MetricInput = {
   budget: { absolute: 0.01 },
   sliceBy: ["voice_id"],
 };
-export const TTFA: MetricInput = { name: "ttfa_ms", aggregate: "p95", critical: true, tier: "latency", budget: { relative: 0.15 } };
+export const TTFA: MetricInput = {
+  name: "ttfa_ms",
+  aggregate: "p95",
+  critical: true,
+  tier: "latency",
+  budget: { relative: 0.15 },
+};
 export const COST: MetricInput = { name: "cost", tier: "cost", budget: { relative: 0.1 } };
 export const MOS: MetricInput = {
   name: "mos",

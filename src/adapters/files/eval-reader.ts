@@ -43,7 +43,10 @@ export class ProblemList {
   throwIfAny(): void {
     if (this.count === 0) return;
     const rest = this.count - this.listed.length;
-    const all = rest > 0 ? [...this.listed, { file: this.file, message: `and ${rest} more problems like these` }] : this.listed;
+    const all =
+      rest > 0
+        ? [...this.listed, { file: this.file, message: `and ${rest} more problems like these` }]
+        : this.listed;
     throw new InvalidInputError(all);
   }
 }
@@ -104,15 +107,21 @@ async function forEachLine(file: string, onLine: (line: string, lineNo: number) 
     }
   } catch (err) {
     // Only the file system's own errors (they carry a code) are the user's to fix; anything else is a bug.
-    if (typeof (err as { code?: unknown } | null)?.code === "string") throw new FileAccessError(file, describeFsError(err));
+    if (typeof (err as { code?: unknown } | null)?.code === "string")
+      throw new FileAccessError(file, describeFsError(err));
     throw err;
   }
   rest += decoder.end();
   if (rest.endsWith("\r")) rest = rest.slice(0, -1);
-  if (rest !== "") onLine(rest, ++lineNo);
+  if (rest !== "") onLine(rest, lineNo + 1);
 }
 
-async function readCsv(file: string, wanted: readonly string[], onRow: RowHandler, problems: ProblemList): Promise<ReadResult> {
+async function readCsv(
+  file: string,
+  wanted: readonly string[],
+  onRow: RowHandler,
+  problems: ProblemList,
+): Promise<ReadResult> {
   let header: string[] | null = null;
   let index: number[] = [];
   let pending = ""; // a record whose quoted field spans lines
@@ -134,12 +143,17 @@ async function readCsv(file: string, wanted: readonly string[], onRow: RowHandle
       header = record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, "") : h).trim());
       index = wanted.map((w) => header!.indexOf(w));
       const dup = header.find((h, i) => h !== "" && header!.indexOf(h) !== i);
-      if (dup !== undefined) problems.add(startLine, undefined, `column "${dup}" appears twice in the header`);
+      if (dup !== undefined)
+        problems.add(startLine, undefined, `column "${dup}" appears twice in the header`);
       return;
     }
     if (record.length === 1 && record[0] === "") return; // blank line
     if (record.length !== header.length) {
-      problems.add(startLine, undefined, `expected ${header.length} cells as in the header, found ${record.length}`);
+      problems.add(
+        startLine,
+        undefined,
+        `expected ${header.length} cells as in the header, found ${record.length}`,
+      );
       return;
     }
     for (let w = 0; w < index.length; w++) {
@@ -156,7 +170,12 @@ async function readCsv(file: string, wanted: readonly string[], onRow: RowHandle
   return { rows, present };
 }
 
-async function readJsonl(file: string, wanted: readonly string[], onRow: RowHandler, problems: ProblemList): Promise<ReadResult> {
+async function readJsonl(
+  file: string,
+  wanted: readonly string[],
+  onRow: RowHandler,
+  problems: ProblemList,
+): Promise<ReadResult> {
   const present = new Set<string>();
   let rows = 0;
   const cells: Cell[] = new Array<Cell>(wanted.length).fill(null);
@@ -186,7 +205,11 @@ async function readJsonl(file: string, wanted: readonly string[], onRow: RowHand
       else if (typeof v === "boolean") cells[w] = v ? 1 : 0;
       else {
         cells[w] = null;
-        problems.add(lineNo, name, `expected a number or a string, found ${Array.isArray(v) ? "an array" : "an object"}`);
+        problems.add(
+          lineNo,
+          name,
+          `expected a number or a string, found ${Array.isArray(v) ? "an array" : "an object"}`,
+        );
       }
     }
     rows += 1;
@@ -208,7 +231,9 @@ export async function readEvalFile(
 ): Promise<ReadResult> {
   const format = formatOf(file);
   const result =
-    format === "csv" ? await readCsv(file, wanted, onRow, problems) : await readJsonl(file, wanted, onRow, problems);
+    format === "csv"
+      ? await readCsv(file, wanted, onRow, problems)
+      : await readJsonl(file, wanted, onRow, problems);
   problems.throwIfAny();
   return result;
 }

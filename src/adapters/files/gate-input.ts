@@ -4,7 +4,12 @@ import { InvalidInputError } from "../../core/errors.js";
 import { parseDecimal } from "../../core/decimal.js";
 import type { JudgePlan } from "../../core/judge/plan.js";
 import { SampleStore, type Arm } from "../../core/judge/samples.js";
-import { summaryDimension, summaryKey, type SummaryRow, type SummaryTable } from "../../core/judge/summary.js";
+import {
+  summaryDimension,
+  summaryKey,
+  type SummaryRow,
+  type SummaryTable,
+} from "../../core/judge/summary.js";
 import { ProblemList, readEvalFile, type Cell } from "./eval-reader.js";
 
 export interface GateFiles {
@@ -44,7 +49,14 @@ const preview = (v: string | number) => {
 };
 
 /** Reads one row's metric values into `out` (NaN where missing), reporting values that are not numbers. */
-function readValues(plan: JudgePlan, layout: Layout, cells: readonly Cell[], line: number, problems: ProblemList, out: Float64Array): void {
+function readValues(
+  plan: JudgePlan,
+  layout: Layout,
+  cells: readonly Cell[],
+  line: number,
+  problems: ProblemList,
+  out: Float64Array,
+): void {
   for (let mi = 0; mi < plan.metrics.length; mi++) {
     const cell = cells[layout.metricCell[mi]!];
     if (cell === null || cell === undefined) {
@@ -57,7 +69,11 @@ function readValues(plan: JudgePlan, layout: Layout, cells: readonly Cell[], lin
       problems.add(line, metric.column, `expected a number, found "${preview(cell)}"`);
       out[mi] = NaN;
     } else if (metric.kind === "rate" && (x < 0 || x > 1)) {
-      problems.add(line, metric.column, `expected a rate value between 0 and 1 (1 = the event happened), found ${x}`);
+      problems.add(
+        line,
+        metric.column,
+        `expected a rate value between 0 and 1 (1 = the event happened), found ${x}`,
+      );
       out[mi] = NaN;
     } else out[mi] = x;
   }
@@ -140,19 +156,24 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
   const values = new Float64Array(plan.metrics.length);
   const labels: (string | null)[] = new Array<string | null>(layout.labelCount).fill(null);
   const baselineProblems = new ProblemList(files.baseline);
+  const baselineNoId = new ProblemList(files.baseline);
   const baselineRead = await readEvalFile(
     files.baseline,
     layout.wanted,
     (cells, line) => {
       const id = cells[idCell];
       if (id === null || id === undefined) {
-        baselineProblems.add(line, pairBy, "no value in the pair column");
+        baselineNoId.add(line, pairBy, "no value in the pair column");
         return;
       }
       const key = String(id);
       const seen = rowOf.get(key);
       if (seen !== undefined) {
-        baselineProblems.add(line, pairBy, `"${preview(key)}" appears twice (first on line ${firstLine[seen]})`);
+        baselineProblems.add(
+          line,
+          pairBy,
+          `"${preview(key)}" appears twice (first on line ${firstLine[seen]})`,
+        );
         return;
       }
       const row = rowOf.size;
@@ -165,22 +186,21 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
     },
     baselineProblems,
   );
-  if (!baselineRead.present.has(pairBy)) {
-    throw new InvalidInputError([{ file: files.baseline, path: pairBy, message: "the --pair-by column is not in the file" }]);
-  }
+  requirePairColumn(files.baseline, baselineRead.present, pairBy, baselineNoId);
 
   const matched = new Uint8Array(rowOf.size);
   const baselineValues = new Float64Array(plan.metrics.length);
   const baselineLabels: (string | null)[] = new Array<string | null>(layout.labelCount).fill(null);
   let unmatchedCanary = 0;
   const canaryProblems = new ProblemList(files.canary);
+  const canaryNoId = new ProblemList(files.canary);
   const canaryRead = await readEvalFile(
     files.canary,
     layout.wanted,
     (cells, line) => {
       const id = cells[idCell];
       if (id === null || id === undefined) {
-        canaryProblems.add(line, pairBy, "no value in the pair column");
+        canaryNoId.add(line, pairBy, "no value in the pair column");
         return;
       }
       const key = String(id);
@@ -212,19 +232,39 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
     },
     canaryProblems,
   );
-  if (!canaryRead.present.has(pairBy)) {
-    throw new InvalidInputError([{ file: files.canary, path: pairBy, message: "the --pair-by column is not in the file" }]);
-  }
+  requirePairColumn(files.canary, canaryRead.present, pairBy, canaryNoId);
 
   const notes: string[] = [];
   const unmatchedBaseline = matched.reduce((n, m) => n + (m ? 0 : 1), 0);
-  if (unmatchedBaseline > 0) notes.push(`${unmatchedBaseline} baseline rows have no canary row with the same ${pairBy}; they are not compared`);
-  if (unmatchedCanary > 0) notes.push(`${unmatchedCanary} canary rows have no baseline row with the same ${pairBy}; they are not compared`);
+  if (unmatchedBaseline > 0)
+    notes.push(
+      `${unmatchedBaseline} baseline rows have no canary row with the same ${pairBy}; they are not compared`,
+    );
+  if (unmatchedCanary > 0)
+    notes.push(
+      `${unmatchedCanary} canary rows have no baseline row with the same ${pairBy}; they are not compared`,
+    );
   return {
     store,
-    missingColumns: { baseline: missingOf(layout, baselineRead.present), canary: missingOf(layout, canaryRead.present) },
+    missingColumns: {
+      baseline: missingOf(layout, baselineRead.present),
+      canary: missingOf(layout, canaryRead.present),
+    },
     notes,
   };
+}
+
+/** A file without the pair column is one mistake, not one per row; rows without an id are listed. */
+function requirePairColumn(
+  file: string,
+  present: ReadonlySet<string>,
+  pairBy: string,
+  rowsWithoutId: ProblemList,
+): void {
+  if (!present.has(pairBy)) {
+    throw new InvalidInputError([{ file, path: pairBy, message: "the --pair-by column is not in the file" }]);
+  }
+  rowsWithoutId.throwIfAny();
 }
 
 /** Summary mode: one row per slice, values kept as the decimal text written in the file. */
@@ -248,7 +288,11 @@ export async function loadSummary(plan: JudgePlan, file: string): Promise<Summar
       }
       const dimension = summaryDimension(plan, filled);
       if (dimension < 0) {
-        problems.add(line, undefined, `labels ${filled.map((li) => plan.labels[li]).join("+")} name no slice dimension of the policy's sliceBy`);
+        problems.add(
+          line,
+          undefined,
+          `labels ${filled.map((li) => plan.labels[li]).join("+")} name no slice dimension of the policy's sliceBy`,
+        );
         return;
       }
       const key = summaryKey(dimension, labels);
@@ -262,7 +306,8 @@ export async function loadSummary(plan: JudgePlan, file: string): Promise<Summar
         const c = cells[layout.labelCount + ci];
         if (c === null || c === undefined) return;
         const text = String(c);
-        if (parseDecimal(text) === null) problems.add(line, column, `expected a number, found "${preview(text)}"`);
+        if (parseDecimal(text) === null)
+          problems.add(line, column, `expected a number, found "${preview(text)}"`);
         else values.set(column, text);
       });
       let n: number | null = null;

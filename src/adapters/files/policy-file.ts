@@ -21,7 +21,11 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function locate(doc: Document, path: readonly PropertyKey[], lines: LineCounter): { line?: number; column?: number } {
+function locate(
+  doc: Document,
+  path: readonly PropertyKey[],
+  lines: LineCounter,
+): { line?: number; column?: number } {
   // The deepest node that exists on the path: a missing field is reported at its parent.
   for (let depth = path.length; depth >= 0; depth--) {
     const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as (string | number)[], true);
@@ -37,7 +41,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") {
     return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
   }
-  if (issue.code === "invalid_type" && issue.input === undefined) return `required field is missing (expected ${issue.expected})`;
+  if (issue.code === "invalid_type" && issue.input === undefined)
+    return `required field is missing (expected ${issue.expected})`;
   return issue.message;
 }
 
@@ -52,7 +57,12 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const pos = lines.linePos(e.pos[0]);
-        problems.push({ file, line: pos.line, column: pos.col, message: `YAML syntax: ${e.message.split("\n")[0]}` });
+        problems.push({
+          file,
+          line: pos.line,
+          column: pos.col,
+          message: `YAML syntax: ${e.message.split("\n")[0]}`,
+        });
       }
       continue;
     }
@@ -64,9 +74,17 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
     }
     for (const issue of result.error.issues) {
       // An unknown field is pointed at where it stands, not at the object holding it.
-      const at = issue.code === "unrecognized_keys" && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path;
+      const at =
+        issue.code === "unrecognized_keys" && issue.keys.length === 1
+          ? [...issue.path, issue.keys[0]!]
+          : issue.path;
       const path = issue.path;
-      problems.push({ file, ...locate(doc, at, lines), path: formatPath(path) || "(document)", message: describeIssue(issue) });
+      problems.push({
+        file,
+        ...locate(doc, at, lines),
+        path: formatPath(path) || "(document)",
+        message: describeIssue(issue),
+      });
     }
   }
   if (policies.length === 0 && problems.length === 0) {
@@ -95,7 +113,9 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
 }
 
 /** Validate many files; returns the problems of all of them (a missing file is a problem too). */
-export async function validatePolicyFiles(files: readonly string[]): Promise<{ valid: LoadedPolicy[]; problems: Problem[]; missing: Problem[] }> {
+export async function validatePolicyFiles(
+  files: readonly string[],
+): Promise<{ valid: LoadedPolicy[]; problems: Problem[]; missing: Problem[] }> {
   const valid: LoadedPolicy[] = [];
   const problems: Problem[] = [];
   const missing: Problem[] = [];
@@ -109,7 +129,8 @@ export async function validatePolicyFiles(files: readonly string[]): Promise<{ v
     }
     const r = parsePolicies(file, text);
     problems.push(...r.problems);
-    if (r.problems.length === 0) valid.push(...r.policies.map((policy) => ({ file, policy })));
+    // Valid documents are reported as valid even when another document of the same file is not.
+    valid.push(...r.policies.map((policy) => ({ file, policy })));
   }
   return { valid, problems, missing };
 }

@@ -68,9 +68,18 @@ Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or p
     .requiredOption("-p, --policy <file>", "RolloutPolicy YAML file")
     .requiredOption("-b, --baseline <file>", "evaluation results of the baseline (stable) model")
     .requiredOption("-c, --canary <file>", "evaluation results of the candidate (canary) model")
-    .addOption(new Option("--pair-by <column>", "pair rows of the two files by this column (e.g. utterance_id)").conflicts("summary"))
+    .addOption(
+      new Option(
+        "--pair-by <column>",
+        "pair rows of the two files by this column (e.g. utterance_id)",
+      ).conflicts("summary"),
+    )
     .option("--summary", "files hold one aggregated row per slice; compare points", false)
-    .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json", "markdown", "junit"]).default("table"))
+    .addOption(
+      new Option("-o, --output <format>", "output format")
+        .choices(["table", "json", "markdown", "junit"])
+        .default("table"),
+    )
     .option("--all", "table: list every finding, not only those that did not pass and the aggregates", false)
     .action(async (opts: GateOptions & { output: GateFormat; all: boolean }) => {
       const report = await runGate(opts);

@@ -33,7 +33,11 @@ export function registerPolicy(program: Command, io: CliIo, setExit: (code: numb
         io.stdout(
           JSON.stringify(
             {
-              valid: valid.map((v) => ({ file: v.file, name: v.policy.metadata.name, metrics: v.policy.spec.metrics.length })),
+              valid: valid.map((v) => ({
+                file: v.file,
+                name: v.policy.metadata.name,
+                metrics: v.policy.spec.metrics.length,
+              })),
               problems: [...missing, ...problems],
             },
             null,
@@ -41,7 +45,10 @@ export function registerPolicy(program: Command, io: CliIo, setExit: (code: numb
           ) + "\n",
         );
       } else {
-        for (const v of valid) io.stdout(`${v.file}: ok (policy ${v.policy.metadata.name}, ${v.policy.spec.metrics.length} metrics)\n`);
+        for (const v of valid)
+          io.stdout(
+            `${v.file}: ok (policy ${v.policy.metadata.name}, ${v.policy.spec.metrics.length} metrics)\n`,
+          );
         for (const p of [...missing, ...problems]) io.stderr(`${formatProblem(p)}\n`);
       }
       setExit(problems.length > 0 ? EXIT.dataError : missing.length > 0 ? EXIT.noInput : 0);

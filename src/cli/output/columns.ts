@@ -1,8 +1,25 @@
 // The columns every tabular report shows for a finding, as text; table and markdown lay them out.
-import { formatBudget, formatInterval, formatNumber, formatPercent, formatWorsening, worseningUnit } from "../../core/format.js";
+import {
+  formatBudget,
+  formatInterval,
+  formatNumber,
+  formatPercent,
+  formatWorsening,
+  worseningUnit,
+} from "../../core/format.js";
 import { formatSlice, type Finding } from "../../core/types.js";
 
-export const HEADERS = ["verdict", "metric", "slice", "baseline", "canary", "worsening", "interval", "budget", "n"] as const;
+export const HEADERS = [
+  "verdict",
+  "metric",
+  "slice",
+  "baseline",
+  "canary",
+  "worsening",
+  "interval",
+  "budget",
+  "n",
+] as const;
 
 export function findingCells(f: Finding): string[] {
   const rate = f.aggregate === "rate";

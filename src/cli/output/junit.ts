@@ -4,7 +4,12 @@ import type { GateReport } from "../../core/judge/report.js";
 import { formatSlice, type Finding } from "../../core/types.js";
 
 const xml = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
+  s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
 
 function testcase(f: Finding): string {
   const open = `    <testcase classname="voicectl.${xml(f.metric)}" name="${xml(formatSlice(f.slice))}">`;
@@ -27,7 +32,9 @@ export function renderJunit(report: GateReport): string {
   ];
   for (const [metric, list] of byMetric) {
     const f = list.filter((x) => x.verdict !== "pass").length;
-    out.push(`  <testsuite name="${xml(`${report.policy}/${metric}`)}" tests="${list.length}" failures="${f}">`);
+    out.push(
+      `  <testsuite name="${xml(`${report.policy}/${metric}`)}" tests="${list.length}" failures="${f}">`,
+    );
     out.push(...list.map(testcase));
     out.push("  </testsuite>");
   }

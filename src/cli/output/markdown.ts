@@ -3,9 +3,14 @@ import type { GateReport } from "../../core/judge/report.js";
 import type { Decision } from "../../core/types.js";
 import { HEADERS, findingCells, headlineFindings } from "./columns.js";
 
-const ICON: Record<Decision, string> = { promote: ":white_check_mark:", pause: ":pause_button:", rollback: ":x:" };
+const ICON: Record<Decision, string> = {
+  promote: ":white_check_mark:",
+  pause: ":pause_button:",
+  rollback: ":x:",
+};
 
-const escape = (s: string) => s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/\n/g, " ");
+const escape = (s: string) =>
+  s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/\n/g, " ");
 
 function table(rows: readonly string[][]): string {
   const head = `| ${HEADERS.join(" | ")} |`;
@@ -29,6 +34,13 @@ export function renderMarkdown(report: GateReport): string {
   }
   for (const note of report.notes) out.push(`> ${escape(note)}`, "");
   out.push(table(headlineFindings(report.findings).map(findingCells)), "");
-  out.push(`<details><summary>All ${report.findings.length} findings</summary>`, "", table(report.findings.map(findingCells)), "", "</details>", "");
+  out.push(
+    `<details><summary>All ${report.findings.length} findings</summary>`,
+    "",
+    table(report.findings.map(findingCells)),
+    "",
+    "</details>",
+    "",
+  );
   return out.join("\n");
 }

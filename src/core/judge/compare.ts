@@ -220,7 +220,10 @@ function limitCheck(metric: PlannedMetric, s: ArmSamples, confidence: number): L
   const verdict =
     interval === null
       ? "inconclusive"
-      : verdictOf(lower ? interval : { lower: -interval.upper, upper: -interval.lower }, lower ? limit : -limit);
+      : verdictOf(
+          lower ? interval : { lower: -interval.upper, upper: -interval.lower },
+          lower ? limit : -limit,
+        );
   return { limit, value: s.canary, interval, verdict };
 }
 

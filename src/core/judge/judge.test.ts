@@ -11,7 +11,12 @@ type Utterance = { labels: Record<string, string>; values: Record<string, number
 type Shift = (u: Utterance, rng: Rng) => Record<string, number>;
 
 const VOICES = ["mia-chen", "leo-martin", "ava-brooks", "noah-king"];
-const LANGUAGES: Record<string, string> = { "mia-chen": "en", "leo-martin": "en", "ava-brooks": "es", "noah-king": "de" };
+const LANGUAGES: Record<string, string> = {
+  "mia-chen": "en",
+  "leo-martin": "en",
+  "ava-brooks": "es",
+  "noah-king": "de",
+};
 
 /** An evaluation set in the spirit of design.md section 3: similarity ~0.72 +- 0.035, TTFA lognormal. */
 function evaluationSet(rng: Rng, perVoice: number): Utterance[] {
@@ -37,7 +42,12 @@ function regenerate(set: Utterance[], rng: Rng, shift: Shift = () => ({})): Utte
   return fresh.map((u, i) => ({ labels: set[i]!.labels, values: { ...u.values, ...shift(set[i]!, rng) } }));
 }
 
-function run(metrics: MetricInput[], baseline: Utterance[], canary: Utterance[], spec: Record<string, unknown> = {}) {
+function run(
+  metrics: MetricInput[],
+  baseline: Utterance[],
+  canary: Utterance[],
+  spec: Record<string, unknown> = {},
+) {
   const policy = makePolicy(metrics, { minSamples: 30, ...spec });
   const plan = planJudge(policy);
   const store = new SampleStore(plan, false);
@@ -65,21 +75,30 @@ describe("the decision rules on simulated evaluation sets", () => {
     [
       "a quality regression with a latency win rolls back",
       [SIMILARITY, TTFA],
-      (u) => ({ speaker_similarity: u.values["speaker_similarity"]! - 0.04, ttfa_ms: u.values["ttfa_ms"]! * 0.6 }),
+      (u) => ({
+        speaker_similarity: u.values["speaker_similarity"]! - 0.04,
+        ttfa_ms: u.values["ttfa_ms"]! * 0.6,
+      }),
       "rollback",
       "speaker_similarity",
     ],
     [
       "a latency regression with a quality win rolls back (latency is critical)",
       [SIMILARITY, TTFA],
-      (u, rng) => ({ speaker_similarity: 0.76 + rng.normal(0, 0.035), ttfa_ms: 120 * 1.5 * Math.exp(rng.normal(0, 0.5)) }),
+      (u, rng) => ({
+        speaker_similarity: 0.76 + rng.normal(0, 0.035),
+        ttfa_ms: 120 * 1.5 * Math.exp(rng.normal(0, 0.5)),
+      }),
       "rollback",
       "ttfa_ms",
     ],
     [
       "a latency regression with a quality win pauses when latency is not critical",
       [SIMILARITY, { ...TTFA, critical: false }],
-      (u, rng) => ({ speaker_similarity: 0.76 + rng.normal(0, 0.035), ttfa_ms: 120 * 1.5 * Math.exp(rng.normal(0, 0.5)) }),
+      (u, rng) => ({
+        speaker_similarity: 0.76 + rng.normal(0, 0.035),
+        ttfa_ms: 120 * 1.5 * Math.exp(rng.normal(0, 0.5)),
+      }),
       "pause",
       "ttfa_ms",
     ],
@@ -99,7 +118,9 @@ describe("the decision rules on simulated evaluation sets", () => {
 
   it("one cloned voice drifting fails in that voice while the aggregate passes", () => {
     const canary = regenerate(base, createRng(3), (u, rng) =>
-      u.labels["voice_id"] === "mia-chen" ? { speaker_similarity: 0.69 + rng.normal(0, 0.035) } : { speaker_similarity: 0.725 + rng.normal(0, 0.035) },
+      u.labels["voice_id"] === "mia-chen"
+        ? { speaker_similarity: 0.69 + rng.normal(0, 0.035) }
+        : { speaker_similarity: 0.725 + rng.normal(0, 0.035) },
     );
     const report = run([SIMILARITY], base, canary);
     expect(report.decision).toBe("rollback");
@@ -131,7 +152,10 @@ describe("the decision rules on simulated evaluation sets", () => {
   });
 
   it("a missing critical metric never promotes, even when marked optional", () => {
-    const canary = regenerate(base, createRng(6)).map((u) => ({ ...u, values: { ...u.values, speaker_similarity: NaN } }));
+    const canary = regenerate(base, createRng(6)).map((u) => ({
+      ...u,
+      values: { ...u.values, speaker_similarity: NaN },
+    }));
     const report = run([{ ...SIMILARITY, required: false }, COST], base, canary);
     expect(report.decision).toBe("pause");
     expect(report.reasons[0]!.metric).toBe("speaker_similarity");
@@ -157,16 +181,25 @@ describe("the decision rules on simulated evaluation sets", () => {
 
   it("a slice only the canary has is reported, not skipped", () => {
     const canary = regenerate(base, createRng(9));
-    for (let i = 0; i < 50; i++) canary.push({ labels: { voice_id: "new-voice" }, values: { speaker_similarity: 0.7 } });
+    for (let i = 0; i < 50; i++)
+      canary.push({ labels: { voice_id: "new-voice" }, values: { speaker_similarity: 0.7 } });
     const f = run([SIMILARITY], base, canary).findings.find((x) => x.slice["voice_id"] === "new-voice")!;
     expect(f.verdict).toBe("nodata");
     expect(f.reason).toContain("the baseline never saw it");
   });
 
   it("a zero baseline rate with a relative budget is judged against no worsening, not divided by", () => {
-    const errors: MetricInput = { name: "errors", aggregate: "rate", critical: true, budget: { relative: 0.5 } };
+    const errors: MetricInput = {
+      name: "errors",
+      aggregate: "rate",
+      critical: true,
+      budget: { relative: 0.5 },
+    };
     const b = Array.from({ length: 2000 }, () => ({ labels: {}, values: { errors: 0 } }));
-    const c = Array.from({ length: 2000 }, (_, i) => ({ labels: {}, values: { errors: i % 20 === 0 ? 1 : 0 } }));
+    const c = Array.from({ length: 2000 }, (_, i) => ({
+      labels: {},
+      values: { errors: i % 20 === 0 ? 1 : 0 },
+    }));
     const f = run([errors], b, c).findings[0]!;
     expect(f.relativeDelta).toBeNull();
     expect(f.allowed).toBe(0);
@@ -175,7 +208,9 @@ describe("the decision rules on simulated evaluation sets", () => {
   });
 
   it("every finding carries the estimate, its interval, the samples and the budget", () => {
-    const f = run([SIMILARITY], base, regenerate(base, createRng(10))).findings.find((x) => Object.keys(x.slice).length === 0)!;
+    const f = run([SIMILARITY], base, regenerate(base, createRng(10))).findings.find(
+      (x) => Object.keys(x.slice).length === 0,
+    )!;
     expect(f.interval!.lower).toBeLessThanOrEqual(f.worsening!);
     expect(f.interval!.upper).toBeGreaterThanOrEqual(f.worsening!);
     expect(f.samples).toEqual({ baseline: 2400, canary: 2400 });
@@ -192,7 +227,8 @@ describe("statistical guarantees, by long-run simulation with fixed seeds", () =
     let fails = 0;
     const runs = 2000;
     for (let r = 0; r < runs; r++) {
-      const arm = () => Array.from({ length: 40 }, () => ({ labels: {}, values: { x: rng.normal(0.72, 0.035) } }));
+      const arm = () =>
+        Array.from({ length: 40 }, () => ({ labels: {}, values: { x: rng.normal(0.72, 0.035) } }));
       if (run([metric], arm(), arm(), { confidence: 0.9 }).findings[0]!.verdict === "fail") fails++;
     }
     // Nominal 0.05; binomial sd at 2000 runs is 0.005.
@@ -208,7 +244,10 @@ describe("statistical guarantees, by long-run simulation with fixed seeds", () =
       let rollbacks = 0;
       for (let r = 0; r < runs; r++) {
         const arm = () =>
-          Array.from({ length: 3000 }, (_, i) => ({ labels: { voice_id: `v${i % 100}` }, values: { x: rng.normal(0.72, 0.035) } }));
+          Array.from({ length: 3000 }, (_, i) => ({
+            labels: { voice_id: `v${i % 100}` },
+            values: { x: rng.normal(0.72, 0.035) },
+          }));
         if (run([metric], arm(), arm(), { familywise }).decision === "rollback") rollbacks++;
       }
       return rollbacks / runs;
@@ -241,8 +280,10 @@ describe("statistical guarantees, by long-run simulation with fixed seeds", () =
         independent.add("canary", [], [c[i]!]);
       });
       const missing = { baseline: new Set<string>(), canary: new Set<string>() };
-      if (judgeSamples(plan, { store: paired, missingColumns: missing })[0]!.verdict === "fail") pairedFails++;
-      if (judgeSamples(plan, { store: independent, missingColumns: missing })[0]!.verdict === "fail") independentFails++;
+      if (judgeSamples(plan, { store: paired, missingColumns: missing })[0]!.verdict === "fail")
+        pairedFails++;
+      if (judgeSamples(plan, { store: independent, missingColumns: missing })[0]!.verdict === "fail")
+        independentFails++;
     }
     expect(pairedFails / runs).toBeGreaterThan(0.9);
     expect(independentFails / runs).toBeLessThan(0.6);

@@ -49,7 +49,12 @@ export function judgeSamples(plan: JudgePlan, input: JudgeInput): Finding[] {
         if (!reportedMissing.has(mi)) {
           reportedMissing.add(mi);
           const aggregate = store.cells.get("0");
-          pending.push({ metric, cell: aggregate ?? cell, samples: samplesOf(metric, aggregate ?? cell, mi, store.paired), nodata: missing });
+          pending.push({
+            metric,
+            cell: aggregate ?? cell,
+            samples: samplesOf(metric, aggregate ?? cell, mi, store.paired),
+            nodata: missing,
+          });
         }
         continue;
       }
@@ -61,18 +66,39 @@ export function judgeSamples(plan: JudgePlan, input: JudgeInput): Finding[] {
   plan.metrics.forEach((metric, mi) => {
     if (reportedMissing.has(mi) || pending.some((p) => p.metric === metric)) return;
     reportedMissing.add(mi);
-    const cell: SliceCell = { dimension: 0, labels: {}, rows: { baseline: 0, canary: 0 }, baseline: [], canary: [], paired: [] };
-    pending.push({ metric, cell, samples: samplesOf(metric, cell, mi, store.paired), nodata: missingColumnReason(metric, input) ?? "no rows in either file" });
+    const cell: SliceCell = {
+      dimension: 0,
+      labels: {},
+      rows: { baseline: 0, canary: 0 },
+      baseline: [],
+      canary: [],
+      paired: [],
+    };
+    pending.push({
+      metric,
+      cell,
+      samples: samplesOf(metric, cell, mi, store.paired),
+      nodata: missingColumnReason(metric, input) ?? "no rows in either file",
+    });
   });
 
   // Family-wise control over critical tests (Bonferroni holds under any dependence between slices):
   // the chance that any critical finding falsely fails stays at or under 1 - confidence.
   const { confidence, familywise } = plan.policy.spec;
-  const criticalTests = pending.reduce((m, p) => m + (p.metric.spec.critical && p.nodata === null ? testsOf(p.metric) : 0), 0);
+  const criticalTests = pending.reduce(
+    (m, p) => m + (p.metric.spec.critical && p.nodata === null ? testsOf(p.metric) : 0),
+    0,
+  );
   const criticalConfidence =
     familywise === "bonferroni" && criticalTests > 1 ? 1 - (1 - confidence) / criticalTests : confidence;
 
   return pending.map((p) =>
-    compareSamples(p.metric, p.cell.labels, p.samples, p.metric.spec.critical ? criticalConfidence : confidence, p.nodata),
+    compareSamples(
+      p.metric,
+      p.cell.labels,
+      p.samples,
+      p.metric.spec.critical ? criticalConfidence : confidence,
+      p.nodata,
+    ),
   );
 }

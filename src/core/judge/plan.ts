@@ -46,7 +46,9 @@ export function planJudge(policy: Policy): JudgePlan {
     return labels.length - 1;
   };
   const dimKeys = new Map<string, number>([["", 0]]);
-  const dims: { labelIndices: number[]; metricIndices: number[] }[] = [{ labelIndices: [], metricIndices: [] }];
+  const dims: { labelIndices: number[]; metricIndices: number[] }[] = [
+    { labelIndices: [], metricIndices: [] },
+  ];
   const metrics: PlannedMetric[] = policy.spec.metrics.map((spec, mi) => {
     dims[0]!.metricIndices.push(mi);
     for (const d of metricDimensions(policy.spec, spec)) {

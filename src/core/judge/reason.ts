@@ -29,8 +29,10 @@ export function describeFinding(f: Finding, note: string | null): string {
   const unit = worseningUnit(f);
   const moved = `${value(f, f.baseline)} -> ${value(f, f.canary)}`;
   const worse =
-    f.worsening === null ? "" : `worsening ${formatWorsening(f.worsening, unit)}` +
-      (f.interval ? ` ${formatInterval(f.interval.lower, f.interval.upper, unit)}` : "");
+    f.worsening === null
+      ? ""
+      : `worsening ${formatWorsening(f.worsening, unit)}` +
+        (f.interval ? ` ${formatInterval(f.interval.lower, f.interval.upper, unit)}` : "");
   const allowed = `budget ${formatWorsening(f.allowed, unit)}`;
   let judged: string;
   switch (f.verdict) {
@@ -49,7 +51,9 @@ export function describeFinding(f: Finding, note: string | null): string {
   }
   const parts = [`${who}: ${moved}`, judged];
   if (f.limit && f.limit.verdict !== "pass") {
-    parts.push(`limit ${value(f, f.limit.limit)}: ${f.limit.verdict === "fail" ? "exceeded" : "not shown to hold"}`);
+    parts.push(
+      `limit ${value(f, f.limit.limit)}: ${f.limit.verdict === "fail" ? "exceeded" : "not shown to hold"}`,
+    );
   }
   if (note) parts.push(note);
   parts.push(n + (f.critical ? ", critical" : ""));

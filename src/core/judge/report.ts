@@ -19,7 +19,12 @@ export interface GateReport {
   readonly notes: readonly string[];
 }
 
-export function buildReport(policy: Policy, mode: GateMode, findings: readonly Finding[], notes: readonly string[]): GateReport {
+export function buildReport(
+  policy: Policy,
+  mode: GateMode,
+  findings: readonly Finding[],
+  notes: readonly string[],
+): GateReport {
   const sorted = [...findings].sort(compareFindings);
   const result = decide(sorted, policy);
   const counts: Record<Verdict, number> = { pass: 0, fail: 0, inconclusive: 0, nodata: 0 };

@@ -1,6 +1,13 @@
 // Accumulates evaluation rows into per-slice, per-metric state while files stream past. Means and rates keep
 // a few numbers per slice; quantiles keep their values in typed arrays (8 bytes a value, no object per row).
-import { addPair, addValue, emptyCoMoments, emptyMoments, type CoMoments, type Moments } from "../stats/moments.js";
+import {
+  addPair,
+  addValue,
+  emptyCoMoments,
+  emptyMoments,
+  type CoMoments,
+  type Moments,
+} from "../stats/moments.js";
 import type { SliceLabels } from "../types.js";
 import type { JudgePlan } from "./plan.js";
 
@@ -114,7 +121,11 @@ export class SampleStore {
   }
 
   /** One matched pair (paired mode): both arms' values for the same utterance. */
-  addPair(labelValues: readonly (string | null)[], baseline: ArrayLike<number>, canary: ArrayLike<number>): void {
+  addPair(
+    labelValues: readonly (string | null)[],
+    baseline: ArrayLike<number>,
+    canary: ArrayLike<number>,
+  ): void {
     for (let d = 0; d < this.plan.dimensions.length; d++) {
       const cell = this.cell(d, labelValues);
       if (!cell) continue;

@@ -1,7 +1,16 @@
 // Summary mode: each arm gives one value per slice and metric (already aggregated elsewhere); findings compare
 // points. Worsening greater than the budget fails and exactly on budget passes, computed in decimal so that
 // 0.71 - 0.70 is exactly 0.01.
-import { compare, decimalFromNumber, multiply, parseDecimal, subtract, toNumber, ZERO, type Decimal } from "../decimal.js";
+import {
+  compare,
+  decimalFromNumber,
+  multiply,
+  parseDecimal,
+  subtract,
+  toNumber,
+  ZERO,
+  type Decimal,
+} from "../decimal.js";
 import type { Finding, LimitCheck, SliceLabels, Verdict } from "../types.js";
 import type { JudgePlan, PlannedMetric } from "./plan.js";
 import { describeFinding } from "./reason.js";
@@ -47,7 +56,12 @@ function limitCheck(metric: PlannedMetric, canary: Decimal): LimitCheck | undefi
   return { limit, value: toNumber(canary), interval: null, verdict: worse ? "fail" : "pass" };
 }
 
-function summaryFinding(metric: PlannedMetric, labels: SliceLabels, b: SummaryRow | undefined, c: SummaryRow | undefined): Finding {
+function summaryFinding(
+  metric: PlannedMetric,
+  labels: SliceLabels,
+  b: SummaryRow | undefined,
+  c: SummaryRow | undefined,
+): Finding {
   const { spec } = metric;
   const bText = b?.values.get(metric.column) ?? "";
   const cText = c?.values.get(metric.column) ?? "";
@@ -79,7 +93,8 @@ function summaryFinding(metric: PlannedMetric, labels: SliceLabels, b: SummaryRo
   let nodata: string | null = null;
   if (!b) nodata = "a new slice: the baseline never saw it";
   else if (!c) nodata = "the canary never saw this slice";
-  else if (!bd || !cd) nodata = `no value in ${!bd && !cd ? "either file" : !bd ? "the baseline file" : "the canary file"}`;
+  else if (!bd || !cd)
+    nodata = `no value in ${!bd && !cd ? "either file" : !bd ? "the baseline file" : "the canary file"}`;
   else if ((b.n !== null && b.n < metric.minSamples) || (c.n !== null && c.n < metric.minSamples)) {
     nodata = `fewer samples than minSamples ${metric.minSamples}`;
   }

@@ -7,7 +7,10 @@ export const POLICY_KIND = "RolloutPolicy";
 
 const labelName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a label name (letters, digits, underscore; not starting with a digit)");
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "expected a label name (letters, digits, underscore; not starting with a digit)",
+  );
 
 /** A slice dimension: one label (`voice_id`) or a combination judged together (`[product, tenant]`). */
 export const sliceDimensionSchema = z.union([labelName, z.array(labelName).min(1)]);
@@ -54,7 +57,9 @@ export const metricSchema = z.strictObject({
   direction: z.enum(["lowerIsBetter", "higherIsBetter"]),
   aggregate: z
     .enum(["mean", "p50", "p90", "p95", "p99", "rate"])
-    .describe("How per-utterance values become one value per arm: a mean, a quantile, or a rate of 0/1 values."),
+    .describe(
+      "How per-utterance values become one value per arm: a mean, a quantile, or a rate of 0/1 values.",
+    ),
   critical: z
     .boolean()
     .default(false)
@@ -71,7 +76,9 @@ export const metricSchema = z.strictObject({
   sliceBy: z
     .array(sliceDimensionSchema)
     .optional()
-    .describe("Slice dimensions for this metric, replacing spec.sliceBy (e.g. speaker similarity per voice)."),
+    .describe(
+      "Slice dimensions for this metric, replacing spec.sliceBy (e.g. speaker similarity per voice).",
+    ),
   minSamples: z.number().int().positive().optional().describe("Overrides spec.minSamples for this metric."),
   scorer: z
     .string()
@@ -137,7 +144,11 @@ export const policySchema = z
       } else {
         seen.set(m.name, i);
       }
-      if (m.aggregate === "rate" && m.budget.limit !== undefined && (m.budget.limit < 0 || m.budget.limit > 1)) {
+      if (
+        m.aggregate === "rate" &&
+        m.budget.limit !== undefined &&
+        (m.budget.limit < 0 || m.budget.limit > 1)
+      ) {
         ctx.addIssue({
           code: "custom",
           path: ["spec", "metrics", i, "budget", "limit"],

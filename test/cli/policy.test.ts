@@ -1,0 +1,131 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { policyJsonSchema } from "../../src/cli/commands/policy.js";
+import { cli, scratch } from "../support/cli.js";
+
+const VALID = readFileSync("policies/voice-studio.yaml", "utf8");
+
+describe("voicectl policy validate", () => {
+  it("accepts every shipped policy", async () => {
+    const r = await cli(
+      "policy",
+      "validate",
+      "policies/voice-studio.yaml",
+      "policies/voice-agents.yaml",
+      "policies/soundscape.yaml",
+      "policies/open-voice.yaml",
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter((l) => l.endsWith("metrics)")).length).toBe(4);
+  });
+
+  it("reports every problem at once, each with file, line, column and field path", async () => {
+    const f = scratch({
+      "bad.yaml": `apiVersion: voicectl.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {name: Voice_Studio}
+spec:
+  minSamples: 0
+  metrics:
+    - name: sim
+      direction: up
+      aggregate: p97
+      budget: {absolute: 0.01, relative: 0.1}
+      colour: blue
+    - name: cost
+      direction: lowerIsBetter
+      aggregate: mean
+`,
+    });
+    const r = await cli("policy", "validate", f("bad.yaml"));
+    expect(r.code).toBe(65);
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .map((l) => l.slice(l.indexOf("bad.yaml")));
+    expect(lines).toEqual([
+      "bad.yaml:3:18: metadata.name: expected a DNS label (lower case letters, digits, '-')",
+      "bad.yaml:5:15: spec.minSamples: Too small: expected number to be >0",
+      'bad.yaml:8:18: spec.metrics[0].direction: Invalid option: expected one of "lowerIsBetter"|"higherIsBetter"',
+      'bad.yaml:9:18: spec.metrics[0].aggregate: Invalid option: expected one of "mean"|"p50"|"p90"|"p95"|"p99"|"rate"',
+      "bad.yaml:10:15: spec.metrics[0].budget: expected exactly one of `absolute` or `relative`",
+      'bad.yaml:11:15: spec.metrics[0]: unknown field "colour"',
+      "bad.yaml:12:7: spec.metrics[1].budget: required field is missing (expected object)",
+    ]);
+  });
+
+  it("names a duplicated metric and points at the second one", async () => {
+    const f = scratch({ "dup.yaml": VALID.replace("name: mos", "name: wer") });
+    const r = await cli("policy", "validate", f("dup.yaml"));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(
+      /dup\.yaml:\d+:\d+: spec\.metrics\[3\]\.name: metric name "wer" is already used by spec\.metrics\[2\]/,
+    );
+  });
+
+  it("reports YAML syntax errors with their line", async () => {
+    const f = scratch({ "syntax.yaml": "apiVersion: voicectl.dev/v1alpha1\nspec: [1,\n" });
+    const r = await cli("policy", "validate", f("syntax.yaml"));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/syntax\.yaml:\d+:\d+: YAML syntax: /);
+  });
+
+  it("validates every document of a multi-document file and every file given", async () => {
+    const f = scratch({ "two.yaml": `${VALID}\n---\n${VALID.replace("name: voice-studio", "name: BAD")}` });
+    const r = await cli("policy", "validate", f("two.yaml"), f("missing.yaml"));
+    expect(r.code).toBe(65);
+    expect(r.stdout).toContain("two.yaml: ok (policy voice-studio");
+    expect(r.stderr).toMatch(/two\.yaml:\d+:\d+: metadata\.name: expected a DNS label/);
+    expect(r.stderr).toMatch(/missing\.yaml: no such file/);
+  });
+
+  it("exits 66 when the only problem is a missing file", async () => {
+    const r = await cli("policy", "validate", "policies/voice-studio.yaml", "nope.yaml");
+    expect(r.code).toBe(66);
+  });
+
+  it("-o json lists valid files and problems", async () => {
+    const f = scratch({ "bad.yaml": VALID.replace("minSamples: 30", "minSamples: -1") });
+    const r = await cli("policy", "validate", "-o", "json", "policies/voice-agents.yaml", f("bad.yaml"));
+    const out = JSON.parse(r.stdout) as {
+      valid: { name: string }[];
+      problems: { path: string; line: number }[];
+    };
+    expect(out.valid.map((v) => v.name)).toEqual(["voice-agents"]);
+    const line = VALID.split("\n").findIndex((l) => l.includes("minSamples: 30")) + 1;
+    expect(out.problems).toEqual([expect.objectContaining({ path: "spec.minSamples", line })]);
+  });
+
+  it("rejects a file with no policy in it", async () => {
+    const f = scratch({ "empty.yaml": "# nothing\n" });
+    const r = await cli("policy", "validate", f("empty.yaml"));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain("no RolloutPolicy document in the file");
+  });
+});
+
+describe("the JSON Schema for editors", () => {
+  it("is generated from the zod schema and the committed copy is up to date (npm run gen:schema)", async () => {
+    const committed = JSON.parse(readFileSync("schemas/rolloutpolicy.schema.json", "utf8")) as unknown;
+    expect(committed).toEqual(policyJsonSchema());
+    const r = await cli("policy", "schema");
+    expect(JSON.parse(r.stdout)).toEqual(committed);
+  });
+
+  it("describes the fields a policy author needs", () => {
+    const schema = JSON.stringify(policyJsonSchema());
+    for (const field of [
+      "sliceBy",
+      "minSamples",
+      "direction",
+      "higherIsBetter",
+      "aggregate",
+      "p99",
+      "critical",
+      "budget",
+      "relative",
+    ]) {
+      expect(schema).toContain(field);
+    }
+  });
+});
