@@ -4,6 +4,7 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Colour and progress go to terminals only. */
   readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -12,6 +13,7 @@ export function processIo(): CliIo {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
     stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
     env: process.env,
   };
 }

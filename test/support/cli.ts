@@ -17,6 +17,7 @@ export async function cli(...argv: string[]): Promise<CliResult> {
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     stdoutIsTTY: false,
+    stderrIsTTY: false,
     env: {},
   });
   return { code, stdout, stderr };

@@ -1,6 +1,6 @@
 // Streams evaluation files (CSV or JSON Lines, chosen by extension) row by row. Only the columns asked for are
 // extracted, and each row is handed to a callback and forgotten, so a million rows never sit in memory.
-import { createReadStream } from "node:fs";
+import { createReadStream, fstatSync } from "node:fs";
 import { extname } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
@@ -86,15 +86,31 @@ export function splitCsvRecord(text: string): string[] | null {
   }
 }
 
+/** Told how far a long read has got: bytes read of the file's size. */
+export type Progress = (file: string, bytesRead: number, size: number) => void;
+
 /** Yields the file's lines with their 1-based numbers, decoding UTF-8 across chunk boundaries. */
-async function forEachLine(file: string, onLine: (line: string, lineNo: number) => void): Promise<void> {
+async function forEachLine(
+  file: string,
+  onLine: (line: string, lineNo: number) => void,
+  progress?: Progress,
+): Promise<void> {
   const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  let size = 0;
+  let bytesRead = 0;
+  let lastReport = 0;
+  if (progress) stream.on("open", (fd: number) => (size = fstatSync(fd).size));
   const decoder = new StringDecoder("utf8");
   let rest = "";
   let lineNo = 0;
   try {
     for await (const chunk of stream) {
       const text = rest + decoder.write(chunk as Buffer);
+      bytesRead += (chunk as Buffer).length;
+      if (progress && bytesRead - lastReport >= 16 << 20) {
+        lastReport = bytesRead;
+        progress(file, bytesRead, size);
+      }
       let start = 0;
       for (;;) {
         const nl = text.indexOf("\n", start);
@@ -111,6 +127,7 @@ async function forEachLine(file: string, onLine: (line: string, lineNo: number) 
       throw new FileAccessError(file, describeFsError(err));
     throw err;
   }
+  if (progress && lastReport > 0) progress(file, size, size); // the end of a read that was reported
   rest += decoder.end();
   if (rest.endsWith("\r")) rest = rest.slice(0, -1);
   if (rest !== "") onLine(rest, lineNo + 1);
@@ -121,6 +138,7 @@ async function readCsv(
   wanted: readonly string[],
   onRow: RowHandler,
   problems: ProblemList,
+  progress: Progress | undefined,
 ): Promise<ReadResult> {
   let header: string[] | null = null;
   let index: number[] = [];
@@ -128,42 +146,46 @@ async function readCsv(
   let pendingLine = 0;
   let rows = 0;
   const cells: Cell[] = new Array<Cell>(wanted.length).fill(null);
-  await forEachLine(file, (raw, lineNo) => {
-    const text = pending === "" ? raw : `${pending}\n${raw}`;
-    const startLine = pending === "" ? lineNo : pendingLine;
-    const record = splitCsvRecord(text);
-    if (record === null) {
-      pending = text;
-      pendingLine = startLine;
-      return;
-    }
-    pending = "";
-    if (header === null) {
-      if (record.length === 1 && record[0] === "") return; // leading blank lines
-      header = record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, "") : h).trim());
-      index = wanted.map((w) => header!.indexOf(w));
-      const dup = header.find((h, i) => h !== "" && header!.indexOf(h) !== i);
-      if (dup !== undefined)
-        problems.add(startLine, undefined, `column "${dup}" appears twice in the header`);
-      return;
-    }
-    if (record.length === 1 && record[0] === "") return; // blank line
-    if (record.length !== header.length) {
-      problems.add(
-        startLine,
-        undefined,
-        `expected ${header.length} cells as in the header, found ${record.length}`,
-      );
-      return;
-    }
-    for (let w = 0; w < index.length; w++) {
-      const i = index[w]!;
-      const v = i < 0 ? "" : record[i]!;
-      cells[w] = v === "" ? null : v;
-    }
-    rows += 1;
-    onRow(cells, startLine);
-  });
+  await forEachLine(
+    file,
+    (raw, lineNo) => {
+      const text = pending === "" ? raw : `${pending}\n${raw}`;
+      const startLine = pending === "" ? lineNo : pendingLine;
+      const record = splitCsvRecord(text);
+      if (record === null) {
+        pending = text;
+        pendingLine = startLine;
+        return;
+      }
+      pending = "";
+      if (header === null) {
+        if (record.length === 1 && record[0] === "") return; // leading blank lines
+        header = record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, "") : h).trim());
+        index = wanted.map((w) => header!.indexOf(w));
+        const dup = header.find((h, i) => h !== "" && header!.indexOf(h) !== i);
+        if (dup !== undefined)
+          problems.add(startLine, undefined, `column "${dup}" appears twice in the header`);
+        return;
+      }
+      if (record.length === 1 && record[0] === "") return; // blank line
+      if (record.length !== header.length) {
+        problems.add(
+          startLine,
+          undefined,
+          `expected ${header.length} cells as in the header, found ${record.length}`,
+        );
+        return;
+      }
+      for (let w = 0; w < index.length; w++) {
+        const i = index[w]!;
+        const v = i < 0 ? "" : record[i]!;
+        cells[w] = v === "" ? null : v;
+      }
+      rows += 1;
+      onRow(cells, startLine);
+    },
+    progress,
+  );
   if (pending !== "") problems.add(pendingLine, undefined, "a quoted field is never closed");
   if (header === null) problems.add(1, undefined, "the file is empty: expected a header row of column names");
   const present = new Set(wanted.filter((_, w) => index[w] !== undefined && index[w]! >= 0));
@@ -175,46 +197,51 @@ async function readJsonl(
   wanted: readonly string[],
   onRow: RowHandler,
   problems: ProblemList,
+  progress: Progress | undefined,
 ): Promise<ReadResult> {
   const present = new Set<string>();
   let rows = 0;
   const cells: Cell[] = new Array<Cell>(wanted.length).fill(null);
-  await forEachLine(file, (text, lineNo) => {
-    if (text.trim() === "") return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(text);
-    } catch (err) {
-      problems.add(lineNo, undefined, `not valid JSON: ${(err as Error).message}`);
-      return;
-    }
-    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-      problems.add(lineNo, undefined, "expected a JSON object per line");
-      return;
-    }
-    const rec = obj as Record<string, unknown>;
-    for (let w = 0; w < wanted.length; w++) {
-      const name = wanted[w]!;
-      const v = rec[name];
-      if (v === undefined || v === null || v === "") {
-        cells[w] = null;
-        continue;
+  await forEachLine(
+    file,
+    (text, lineNo) => {
+      if (text.trim() === "") return;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text);
+      } catch (err) {
+        problems.add(lineNo, undefined, `not valid JSON: ${(err as Error).message}`);
+        return;
       }
-      present.add(name);
-      if (typeof v === "number" || typeof v === "string") cells[w] = v;
-      else if (typeof v === "boolean") cells[w] = v ? 1 : 0;
-      else {
-        cells[w] = null;
-        problems.add(
-          lineNo,
-          name,
-          `expected a number or a string, found ${Array.isArray(v) ? "an array" : "an object"}`,
-        );
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+        problems.add(lineNo, undefined, "expected a JSON object per line");
+        return;
       }
-    }
-    rows += 1;
-    onRow(cells, lineNo);
-  });
+      const rec = obj as Record<string, unknown>;
+      for (let w = 0; w < wanted.length; w++) {
+        const name = wanted[w]!;
+        const v = rec[name];
+        if (v === undefined || v === null || v === "") {
+          cells[w] = null;
+          continue;
+        }
+        present.add(name);
+        if (typeof v === "number" || typeof v === "string") cells[w] = v;
+        else if (typeof v === "boolean") cells[w] = v ? 1 : 0;
+        else {
+          cells[w] = null;
+          problems.add(
+            lineNo,
+            name,
+            `expected a number or a string, found ${Array.isArray(v) ? "an array" : "an object"}`,
+          );
+        }
+      }
+      rows += 1;
+      onRow(cells, lineNo);
+    },
+    progress,
+  );
   return { rows, present };
 }
 
@@ -228,12 +255,13 @@ export async function readEvalFile(
   wanted: readonly string[],
   onRow: RowHandler,
   problems: ProblemList = new ProblemList(file),
+  progress?: Progress,
 ): Promise<ReadResult> {
   const format = formatOf(file);
   const result =
     format === "csv"
-      ? await readCsv(file, wanted, onRow, problems)
-      : await readJsonl(file, wanted, onRow, problems);
+      ? await readCsv(file, wanted, onRow, problems, progress)
+      : await readJsonl(file, wanted, onRow, problems, progress);
   problems.throwIfAny();
   return result;
 }

@@ -10,11 +10,13 @@ import {
   type SummaryRow,
   type SummaryTable,
 } from "../../core/judge/summary.js";
-import { ProblemList, readEvalFile, type Cell } from "./eval-reader.js";
+import { ProblemList, readEvalFile, type Cell, type Progress } from "./eval-reader.js";
 
 export interface GateFiles {
   readonly baseline: string;
   readonly canary: string;
+  /** Told how far reading has got, for long runs. */
+  readonly progress?: Progress | undefined;
 }
 
 export interface SampleInput {
@@ -109,6 +111,7 @@ export async function loadIndependent(plan: JudgePlan, files: GateFiles): Promis
         store.add(arm, labels, values);
       },
       problems,
+      files.progress,
     );
     missingColumns[arm] = missingOf(layout, result.present);
   }
@@ -185,6 +188,7 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
       labels.forEach((l, li) => labelIds[li]!.set(row, intern(l)));
     },
     baselineProblems,
+    files.progress,
   );
   requirePairColumn(files.baseline, baselineRead.present, pairBy, baselineNoId);
 
@@ -231,6 +235,7 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
       store.addPair(baselineLabels, baselineValues, values);
     },
     canaryProblems,
+    files.progress,
   );
   requirePairColumn(files.canary, canaryRead.present, pairBy, canaryNoId);
 
@@ -268,7 +273,7 @@ function requirePairColumn(
 }
 
 /** Summary mode: one row per slice, values kept as the decimal text written in the file. */
-export async function loadSummary(plan: JudgePlan, file: string): Promise<SummaryTable> {
+export async function loadSummary(plan: JudgePlan, file: string, progress?: Progress): Promise<SummaryTable> {
   const layout = layoutOf(plan, ["n"]);
   const nCell = layout.wanted.length - 1;
   const table = new Map<string, SummaryRow & { line: number }>();
@@ -322,6 +327,7 @@ export async function loadSummary(plan: JudgePlan, file: string): Promise<Summar
       table.set(key, { dimension, labels, values, n, line });
     },
     problems,
+    progress,
   );
   return table;
 }

@@ -1,5 +1,6 @@
 // `voicectl gate`: baseline and candidate evaluation results in, decision and exit code out.
 import { Option, type Command } from "commander";
+import type { Progress } from "../../adapters/files/eval-reader.js";
 import { loadIndependent, loadPaired, loadSummary } from "../../adapters/files/gate-input.js";
 import { loadPolicy } from "../../adapters/files/policy-file.js";
 import { judgeSamples } from "../../core/judge/judge.js";
@@ -18,21 +19,31 @@ export interface GateOptions {
   readonly canary: string;
   readonly pairBy?: string | undefined;
   readonly summary?: boolean | undefined;
+  readonly progress?: Progress | undefined;
 }
 
 /** The whole gate run, reading files and judging; the CLI only renders what this returns. */
 export async function runGate(opts: GateOptions): Promise<GateReport> {
   const { policy } = await loadPolicy(opts.policy);
   const plan = planJudge(policy);
-  const files = { baseline: opts.baseline, canary: opts.canary };
+  const files = { baseline: opts.baseline, canary: opts.canary, progress: opts.progress };
   if (opts.summary) {
-    const baseline = await loadSummary(plan, files.baseline);
-    const canary = await loadSummary(plan, files.canary);
+    const baseline = await loadSummary(plan, files.baseline, opts.progress);
+    const canary = await loadSummary(plan, files.canary, opts.progress);
     return buildReport(policy, "summary", judgeSummary(plan, baseline, canary), []);
   }
   const input = opts.pairBy ? await loadPaired(plan, files, opts.pairBy) : await loadIndependent(plan, files);
   const findings = judgeSamples(plan, input);
   return buildReport(policy, opts.pairBy ? "paired" : "independent", findings, input.notes);
+}
+
+/** A one-line progress report on a terminal, rewritten in place and cleared when the file is done. */
+function progressLine(io: CliIo): Progress {
+  return (file, bytesRead, size) => {
+    const pct = size > 0 ? Math.min(100, Math.floor((bytesRead / size) * 100)) : 0;
+    io.stderr(`\r\u001b[Kreading ${file}: ${pct}% of ${(size / 1e6).toFixed(0)} MB`);
+    if (bytesRead >= size) io.stderr("\r\u001b[K");
+  };
 }
 
 export type GateFormat = "table" | "json" | "markdown" | "junit";
@@ -82,7 +93,7 @@ Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or p
     )
     .option("--all", "table: list every finding, not only those that did not pass and the aggregates", false)
     .action(async (opts: GateOptions & { output: GateFormat; all: boolean }) => {
-      const report = await runGate(opts);
+      const report = await runGate({ ...opts, progress: io.stderrIsTTY ? progressLine(io) : undefined });
       io.stdout(renderGate(report, opts.output, io, opts.all));
       setExit(exitForDecision(report.decision));
     });
