@@ -1,0 +1,212 @@
+// Online comparison of two means: an asymptotic confidence sequence for the linear contrast
+// θ = μC − k·μB (k = 1 for an absolute budget; k = 1 + r or 1 − r for a relative budget r), valid at every
+// look, fed with incremental batches (count, sum, sum of squares) per arm.
+//
+// Method: the asymptotic confidence sequence (AsympCS) of Waudby-Smith, Arbour, Sinha, Kennedy, Ramdas,
+// "Time-uniform central limit theory and asymptotic confidence sequences", Annals of Statistics 2024
+// (arXiv 2103.06476), Theorem 2.2: the two-sided Gaussian-mixture (Robbins) boundary with a plug-in variance,
+//   θ̂_t ± sd̂(θ̂_t) · sqrt( (x + 1)/x · 2 log( sqrt(x + 1) / α ) ),   x = ρ² · t_eff.
+//
+// WHY this one and not the normal-mixture CS of Howard, Ramdas, McAuliffe, Sekhon (2021): theirs is exact but
+// needs a known sub-Gaussian variance proxy (or bounded values for the empirical-Bernstein variant). Latency
+// (lognormal, unbounded), speaker similarity and MOS have unknown variances; a guessed proxy is either wrong or
+// very conservative. The AsympCS is the same boundary with the variance estimated, justified by a time-uniform
+// strong approximation (a Brownian motion coupling) instead of an exact supermartingale. Its guarantee is
+// asymptotic: P(∃ t ≥ m: θ ∉ CS_t) → α as the first look m grows. In practice it is conservative once each arm
+// has a few dozen samples (the A/A simulations in means.test.ts measure it); below that `minSamples` makes the
+// finding nodata anyway.
+//
+// Two arms: with per-arm sample variances s²C, s²B and counts nC, nB, the estimate θ̂ = x̄C − k·x̄B has variance
+// W = s²C/nC + k² s²B/nB. The standardized error (θ̂ − θ)/W is a Brownian motion in information time 1/W as
+// long as the allocation (how many samples each arm gets when) does not depend on the values observed, even
+// when the traffic split changes between steps: Cov(θ̂_m, θ̂_n) = W_n for m ≤ n. The mixture is placed in that
+// time, standardized by (s²C + k² s²B), so that the effective time is
+//   t_eff = (s²C + k² s²B) / W,
+// which equals n when both arms have n samples (the one-sample AsympCS is the special case).
+//
+// The tuning parameter ρ: ρ² = x*/t*, where t* = `targetSamples` (per arm) is the sample size at which the
+// interval should be narrowest and x* solves x = −2 log α + log(1 + x) (see mixture.ts; Waudby-Smith et al.
+// give the first fixed-point iterate as their closed form). Against the best ρ for each t (alpha 0.05), the width
+// is within 7% from t*/4 to 4·t*, 10% at 20·t*, but 26% wider at t*/10 and 54% at t*/20: a target on the small
+// side costs little later, one on the large side costs a lot early. Choose t* near the smallest per-arm sample
+// count at which a verdict is wanted (e.g. what a small slice collects in one step); default 200. Keep ρ
+// (targetSamples and alpha) fixed for the life of a test, or the guarantee is lost.
+//
+// Assumptions: within each arm, values are i.i.d. with a finite 2 + δ moment; arms independent (paired data
+// are treated as unpaired, which is valid but ignores the variance reduction); allocation independent of
+// outcomes. Coverage is two-sided and simultaneous: P(∃ t: θ ∉ [lower_t, upper_t]) ≤ α (asymptotically), so a
+// verdict read from either bound at every look is wrong with probability ≤ α.
+
+import { mergeMoments } from "../stats/moments.js";
+import type { Interval } from "../types.js";
+import { bisectBoundary, checkAlpha, mixtureRho2, normalMixtureMultiplier } from "./mixture.js";
+
+/** One arm's increment: how many values arrived, their sum and their sum of squares. */
+export interface MomentBatch {
+  readonly count: number;
+  readonly sum: number;
+  readonly sumSquares: number;
+}
+
+/** One arm's accumulated values: count, mean and m2 = Σ (x − mean)² (Welford/Chan form: no cancellation). */
+export interface ArmMoments {
+  readonly n: number;
+  readonly mean: number;
+  readonly m2: number;
+}
+
+/** The plain-JSON state of a two-arm means comparison. */
+export interface MeansState {
+  readonly baseline: ArmMoments;
+  readonly canary: ArmMoments;
+}
+
+export interface MeansUpdate {
+  readonly baseline?: MomentBatch | undefined;
+  readonly canary?: MomentBatch | undefined;
+}
+
+export interface MeansCsOptions {
+  /** Two-sided error of the whole sequence: P(ever excluding θ) ≤ alpha. */
+  readonly alpha: number;
+  /** θ = μC − k·μB; default 1. */
+  readonly k?: number | undefined;
+  /** Per-arm sample size at which the interval is tuned to be narrowest (ρ); default 200. */
+  readonly targetSamples?: number | undefined;
+}
+
+export const DEFAULT_MEANS_TARGET = 200;
+
+const EMPTY: ArmMoments = { n: 0, mean: 0, m2: 0 };
+
+export function initialMeansState(): MeansState {
+  return { baseline: EMPTY, canary: EMPTY };
+}
+
+/** The (count, sum, sumSquares) of some values: a convenience for callers and tests. */
+export function momentBatch(values: Iterable<number>): MomentBatch {
+  let count = 0;
+  let sum = 0;
+  let sumSquares = 0;
+  for (const x of values) {
+    count++;
+    sum += x;
+    sumSquares += x * x;
+  }
+  return { count, sum, sumSquares };
+}
+
+function batchMoments(b: MomentBatch): ArmMoments {
+  if (!Number.isInteger(b.count) || b.count < 0) {
+    throw new RangeError(`batch count must be a non-negative integer, got ${b.count}`);
+  }
+  if (!Number.isFinite(b.sum) || !Number.isFinite(b.sumSquares)) {
+    throw new RangeError("batch sum and sumSquares must be finite");
+  }
+  if (b.count === 0) return EMPTY;
+  const mean = b.sum / b.count;
+  // sumSquares − sum²/count can come out slightly negative from rounding; a batch of one value has m2 = 0.
+  const m2 = b.count === 1 ? 0 : Math.max(0, b.sumSquares - b.sum * mean);
+  return { n: b.count, mean, m2 };
+}
+
+function addBatch(arm: ArmMoments, batch: MomentBatch | undefined): ArmMoments {
+  if (batch === undefined) return arm;
+  const m = mergeMoments({ ...arm }, { ...batchMoments(batch) });
+  return { n: m.n, mean: m.mean, m2: m.m2 };
+}
+
+/** A new state with the batches added (the input state is not modified). */
+export function updateMeans(state: MeansState, update: MeansUpdate): MeansState {
+  return {
+    baseline: addBatch(state.baseline, update.baseline),
+    canary: addBatch(state.canary, update.canary),
+  };
+}
+
+function variance(arm: ArmMoments): number {
+  return arm.m2 / (arm.n - 1);
+}
+
+/** The estimate, its variance W and the effective time of θ̂ = x̄C − k·x̄B; null with fewer than 2 per arm. */
+function contrastParts(
+  state: MeansState,
+  k: number,
+): { estimate: number; w: number; tEff: number; nMin: number; nMax: number } | null {
+  const { baseline: b, canary: c } = state;
+  if (b.n < 2 || c.n < 2) return null;
+  const s2C = variance(c);
+  const s2B = variance(b);
+  const w = s2C / c.n + (k * k * s2B) / b.n;
+  const tEff = w > 0 ? (s2C + k * k * s2B) / w : Math.min(b.n, c.n);
+  return { estimate: c.mean - k * b.mean, w, tEff, nMin: Math.min(b.n, c.n), nMax: Math.max(b.n, c.n) };
+}
+
+/**
+ * The anytime-valid interval for θ = μC − k·μB at this look. [−∞, ∞] until both arms have 2 samples.
+ */
+export function meansContrastInterval(state: MeansState, options: MeansCsOptions): Interval {
+  const { alpha } = options;
+  const k = options.k ?? 1;
+  checkAlpha(alpha);
+  if (!Number.isFinite(k)) throw new RangeError(`k must be finite, got ${k}`);
+  const rho2 = mixtureRho2(alpha, options.targetSamples ?? DEFAULT_MEANS_TARGET);
+  const parts = contrastParts(state, k);
+  if (parts === null) return { lower: -Infinity, upper: Infinity };
+  const radius = Math.sqrt(parts.w) * normalMixtureMultiplier(parts.tEff, rho2, alpha);
+  return { lower: parts.estimate - radius, upper: parts.estimate + radius };
+}
+
+/**
+ * The anytime-valid interval for the ratio R = μC/μB (for relative budgets reported as R − 1), by inverting the
+ * contrast sequence Fieller-style: R is in the set when 0 is in the interval for μC − R·μB. At the true ratio
+ * that contrast is 0, so the set inherits the contrast sequence's coverage. The set is an interval when the
+ * baseline mean is clearly away from 0; otherwise (or before both arms have 2 samples) [−∞, ∞] is returned.
+ */
+export function meansRatioInterval(state: MeansState, options: Omit<MeansCsOptions, "k">): Interval {
+  const { alpha } = options;
+  checkAlpha(alpha);
+  const rho2 = mixtureRho2(alpha, options.targetSamples ?? DEFAULT_MEANS_TARGET);
+  const whole: Interval = { lower: -Infinity, upper: Infinity };
+  const { baseline: b, canary: c } = state;
+  if (b.n < 2 || c.n < 2 || b.mean === 0) return whole;
+  const vC = variance(c) / c.n;
+  const vB = variance(b) / b.n;
+  const radius = (r: number): number => {
+    const parts = contrastParts(state, r)!;
+    return Math.sqrt(parts.w) * normalMixtureMultiplier(parts.tEff, rho2, alpha);
+  };
+  const inSet = (r: number): boolean => Math.abs(c.mean - r * b.mean) <= radius(r);
+  // A bracket from Fieller's quadratic with the largest multiplier the effective time can give: t_eff lies
+  // between the two arms' counts, and the multiplier is quasi-convex in t, so its maximum is at an end.
+  const mMax = Math.max(
+    normalMixtureMultiplier(Math.min(b.n, c.n), rho2, alpha),
+    normalMixtureMultiplier(Math.max(b.n, c.n), rho2, alpha),
+  );
+  const m2 = mMax * mMax;
+  const qa = b.mean * b.mean - m2 * vB;
+  if (!(qa > 0)) return whole; // the baseline mean is not bounded away from zero: the set is unbounded
+  const qb = c.mean * b.mean;
+  const disc = Math.max(0, qb * qb - qa * (c.mean * c.mean - m2 * vC));
+  const outerLow = (qb - Math.sqrt(disc)) / qa;
+  const outerHigh = (qb + Math.sqrt(disc)) / qa;
+  const center = c.mean / b.mean;
+  if (outerLow === outerHigh) return { lower: center, upper: center };
+  // Refine each end inside the bracket (the set contains the point estimate).
+  const lower = inSet(outerLow) ? outerLow : bisectBoundary(center, outerLow, inSet);
+  const upper = inSet(outerHigh) ? outerHigh : bisectBoundary(center, outerHigh, inSet);
+  return { lower, upper };
+}
+
+/** Per-arm counts, for verdicts (minSamples) and reports. */
+export function meansSamples(state: MeansState): { baseline: number; canary: number } {
+  return { baseline: state.baseline.n, canary: state.canary.n };
+}
+
+/** Per-arm means (null when an arm has no data). */
+export function meansEstimates(state: MeansState): { baseline: number | null; canary: number | null } {
+  return {
+    baseline: state.baseline.n > 0 ? state.baseline.mean : null,
+    canary: state.canary.n > 0 ? state.canary.mean : null,
+  };
+}
