@@ -32,6 +32,9 @@ export type Method =
   | "order-statistic" // distribution-free quantile intervals per arm, combined
   | "agresti-caffo" // difference of two proportions
   | "summary" // one value per arm, points compared exactly in decimal
+  | "mixture-cs" // online: asymptotic confidence sequence for means (Waudby-Smith et al. 2024)
+  | "quantile-cs" // online: confidence sequences for quantiles from histograms (Howard & Ramdas 2022)
+  | "rate-e-process" // online: e-process for rates (Lindon & Malek 2022)
   | "none";
 
 /** One (metric, slice) comparison with its verdict and everything behind it. */

@@ -1,0 +1,377 @@
+// Online analysis: at every look, new samples are rolled up into the policy's slices and added to one
+// anytime-valid test per (metric, slice). Each finding's error guarantee holds however often it is looked at
+// (design.md section 5), unlike the gate's fixed-sample intervals, which are valid for one look only.
+//
+// Family-wise control: tests are split into critical and non-critical families, each spending the policy's
+// `alpha`. The tests seen at the first look are declared and share 90% of alpha by Bonferroni; slices that
+// appear later (a new voice) spend from the remaining 10% by alpha*6/(pi^2 j^2). Levels are fixed when a
+// test is created and stored with it, so the guarantee survives a restart.
+//
+// The state is plain JSON: an operator stores it and resumes after a restart.
+import { decide } from "../judge/decide.js";
+import { planJudge, type JudgePlan, type PlannedMetric } from "../judge/plan.js";
+import { describeFinding } from "../judge/reason.js";
+import type { Policy } from "../policy/schema.js";
+import {
+  initialMeansState,
+  meansContrastInterval,
+  meansEstimates,
+  meansRatioInterval,
+  meansSamples,
+  updateMeans,
+  type MeansState,
+} from "../sequential/means.js";
+import {
+  initialQuantileState,
+  quantileContrastInterval,
+  quantileEstimate,
+  quantileInterval,
+  quantileRatioInterval,
+  quantileSamples,
+  updateQuantiles,
+  type HistogramBucket,
+  type QuantileState,
+} from "../sequential/quantiles.js";
+import {
+  initialRateState,
+  rateArmInterval,
+  rateDifferenceInterval,
+  rateEstimates,
+  rateRatioInterval,
+  rateSamples,
+  rateTotals,
+  updateRates,
+  type RateState,
+} from "../sequential/rates.js";
+import {
+  sequentialVerdict,
+  testAlpha,
+  worseningFromContrast,
+  worseningFromRatio,
+} from "../sequential/verdict.js";
+import type { DecisionResult, Finding, Interval, LimitCheck, SliceLabels, Verdict } from "../types.js";
+import { sliceKey } from "../types.js";
+import { rollUp, type SliceIncrement } from "./rollup.js";
+import type { Look } from "./look.js";
+
+export type TestState =
+  | { readonly kind: "moments"; readonly state: MeansState }
+  | { readonly kind: "histogram"; readonly state: QuantileState }
+  | { readonly kind: "rate"; readonly state: RateState };
+
+export interface OnlineTest {
+  readonly metric: string;
+  readonly slice: SliceLabels;
+  readonly critical: boolean;
+  /** This test's share of the family's alpha, fixed when it was created. */
+  readonly alpha: number;
+  readonly test: TestState;
+}
+
+export interface OnlineState {
+  /** By `metric` + slice key. */
+  readonly tests: Readonly<Record<string, OnlineTest>>;
+  /** Tests declared at the first look, per family; null before the first look. */
+  readonly declared: { readonly critical: number; readonly other: number } | null;
+  /** Tests that appeared after the first look, per family: the index of the next one's alpha. */
+  readonly late: { readonly critical: number; readonly other: number };
+  readonly looks: number;
+}
+
+export interface LookResult {
+  readonly state: OnlineState;
+  readonly findings: Finding[];
+  readonly decision: DecisionResult;
+}
+
+export function initialOnlineState(): OnlineState {
+  return { tests: {}, declared: null, late: { critical: 0, other: 0 }, looks: 0 };
+}
+
+function emptyTest(metric: PlannedMetric): TestState {
+  if (metric.kind === "moments") return { kind: "moments", state: initialMeansState() };
+  if (metric.kind === "rate") return { kind: "rate", state: initialRateState() };
+  return { kind: "histogram", state: initialQuantileState() };
+}
+
+function updateTest(t: TestState, inc: SliceIncrement, segment: string): TestState {
+  switch (t.kind) {
+    case "moments":
+      return {
+        kind: "moments",
+        state: updateMeans(t.state, {
+          baseline: inc.baseline?.kind === "moments" ? inc.baseline : undefined,
+          canary: inc.canary?.kind === "moments" ? inc.canary : undefined,
+        }),
+      };
+    case "histogram":
+      return {
+        kind: "histogram",
+        state: updateQuantiles(t.state, {
+          baseline: inc.baseline?.kind === "histogram" ? inc.baseline.buckets : undefined,
+          canary: inc.canary?.kind === "histogram" ? inc.canary.buckets : undefined,
+        }),
+      };
+    case "rate":
+      return {
+        kind: "rate",
+        state: updateRates(t.state, {
+          baseline: inc.baseline?.kind === "rate" ? inc.baseline : undefined,
+          canary: inc.canary?.kind === "rate" ? inc.canary : undefined,
+          segment,
+        }),
+      };
+  }
+}
+
+const key = (metric: string, slice: SliceLabels) => `${metric}\u0001${sliceKey(slice)}`;
+
+/** Add one look's samples to the tests, creating tests for slices seen for the first time. */
+export function addLook(plan: JudgePlan, state: OnlineState, look: Look): OnlineState {
+  const increments = rollUp(plan, look);
+  const tests: Record<string, OnlineTest> = { ...state.tests };
+  const created: { k: string; metric: PlannedMetric; slice: SliceLabels }[] = [];
+  for (const inc of increments) {
+    const metric = plan.metrics[inc.metricIndex]!;
+    if (look.unavailable?.[metric.spec.name] !== undefined) continue; // a gap teaches nothing
+    const k = key(metric.spec.name, inc.slice);
+    const existing = tests[k];
+    if (existing) tests[k] = { ...existing, test: updateTest(existing.test, inc, String(look.canaryWeight)) };
+    else created.push({ k, metric, slice: inc.slice });
+  }
+
+  // Alpha for new tests: the first look declares its tests; later ones spend from the reserve.
+  const alpha = plan.policy.spec.alpha;
+  let declared = state.declared;
+  const late = { ...state.late };
+  if (declared === null) {
+    declared = {
+      critical: created.filter((c) => c.metric.spec.critical).length,
+      other: created.filter((c) => !c.metric.spec.critical).length,
+    };
+  }
+  const first = state.looks === 0;
+  for (const c of created) {
+    const family = c.metric.spec.critical ? "critical" : "other";
+    const testLevel = first
+      ? testAlpha({ alpha, declaredTests: declared[family] })
+      : testAlpha({ alpha, declaredTests: declared[family] }, ++late[family]);
+    const inc = increments.find((i) => key(plan.metrics[i.metricIndex]!.spec.name, i.slice) === c.k)!;
+    tests[c.k] = {
+      metric: c.metric.spec.name,
+      slice: c.slice,
+      critical: c.metric.spec.critical,
+      alpha: testLevel,
+      test: updateTest(emptyTest(c.metric), inc, String(look.canaryWeight)),
+    };
+  }
+  return { tests, declared, late, looks: state.looks + 1 };
+}
+
+interface Judged {
+  interval: Interval | null;
+  worsening: number | null;
+  allowed: number;
+  baseline: number | null;
+  canary: number | null;
+  samples: { baseline: number; canary: number };
+  limit: LimitCheck | undefined;
+  note: string | null;
+}
+
+function point(relative: boolean, lowerIsBetter: boolean, b: number | null, c: number | null): number | null {
+  if (b === null || c === null) return null;
+  if (relative) return b === 0 ? null : lowerIsBetter ? c / b - 1 : 1 - c / b;
+  return lowerIsBetter ? c - b : b - c;
+}
+
+function limitVerdict(
+  metric: PlannedMetric,
+  canary: Interval | null,
+  value: number | null,
+): LimitCheck | undefined {
+  const limit = metric.spec.budget.limit;
+  if (limit === undefined) return undefined;
+  const lower = metric.spec.direction === "lowerIsBetter";
+  let verdict: Verdict = "inconclusive";
+  if (canary) {
+    if (lower ? canary.lower > limit : canary.upper < limit) verdict = "fail";
+    else if (lower ? canary.upper <= limit : canary.lower >= limit) verdict = "pass";
+  }
+  return { limit, value, interval: canary, verdict };
+}
+
+function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
+  const { direction, budget } = metric.spec;
+  const lowerIsBetter = direction === "lowerIsBetter";
+  const relative = budget.relative !== undefined;
+  const allowed = relative ? budget.relative! : budget.absolute!;
+  // With a limit, the budget and the limit are two tests: each gets half the level.
+  const alpha = budget.limit === undefined ? t.alpha : t.alpha / 2;
+  const test = t.test;
+  if (test.kind === "moments") {
+    const { baseline, canary } = meansEstimates(test.state);
+    const raw = relative
+      ? worseningFromRatio(meansRatioInterval(test.state, { alpha }), direction)
+      : worseningFromContrast(meansContrastInterval(test.state, { alpha, k: 1 }), direction);
+    // k = 0 turns the contrast into the canary's own mean: what a limit is checked against.
+    const own = budget.limit === undefined ? null : meansContrastInterval(test.state, { alpha, k: 0 });
+    return {
+      interval: raw,
+      worsening: point(relative, lowerIsBetter, baseline, canary),
+      allowed,
+      baseline,
+      canary,
+      samples: meansSamples(test.state),
+      limit: limitVerdict(metric, own, canary),
+      note: null,
+    };
+  }
+  if (test.kind === "histogram") {
+    const p = metric.quantile!;
+    const baseline = quantileEstimate(test.state.baseline, p);
+    const canary = quantileEstimate(test.state.canary, p);
+    const raw = relative
+      ? worseningFromRatio(quantileRatioInterval(test.state, { p, alpha }), direction)
+      : worseningFromContrast(quantileContrastInterval(test.state, { p, alpha, k: 1 }), direction);
+    const own = budget.limit === undefined ? null : quantileInterval(test.state.canary, { p, alpha });
+    return {
+      interval: raw,
+      worsening: point(relative, lowerIsBetter, baseline, canary),
+      allowed,
+      baseline,
+      canary,
+      samples: quantileSamples(test.state),
+      limit: limitVerdict(metric, own, canary),
+      note: null,
+    };
+  }
+  const { baseline, canary } = rateEstimates(test.state);
+  const zeroBaseline = relative && baseline === 0;
+  // A relative budget over a zero baseline allows no worsening: judged as an absolute difference against 0.
+  const raw =
+    relative && !zeroBaseline
+      ? worseningFromRatio(rateRatioInterval(test.state, { alpha }), direction)
+      : worseningFromContrast(rateDifferenceInterval(test.state, { alpha }), direction);
+  const own = budget.limit === undefined ? null : rateArmInterval(rateTotals(test.state).canary, alpha);
+  return {
+    interval: raw,
+    worsening: point(relative && !zeroBaseline, lowerIsBetter, baseline, canary),
+    allowed: zeroBaseline ? 0 : allowed,
+    baseline,
+    canary,
+    samples: rateSamples(test.state),
+    limit: limitVerdict(metric, own, canary),
+    note: zeroBaseline ? "the baseline is 0, so a relative budget allows no worsening" : null,
+  };
+}
+
+const METHOD = { moments: "mixture-cs", histogram: "quantile-cs", rate: "rate-e-process" } as const;
+
+function worst(a: Verdict, b: Verdict): Verdict {
+  const order: Verdict[] = ["fail", "inconclusive", "nodata", "pass"];
+  return order.indexOf(a) <= order.indexOf(b) ? a : b;
+}
+
+/** The findings of every test as they stand; metrics in a gap at this look are nodata with the reason. */
+export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | null): Finding[] {
+  const findings: Finding[] = [];
+  const byName = new Map(plan.metrics.map((m) => [m.spec.name, m]));
+  const seen = new Set<string>();
+  for (const t of Object.values(state.tests)) {
+    const metric = byName.get(t.metric);
+    if (!metric) continue;
+    seen.add(t.metric);
+    const j = judgeTest(metric, t);
+    const gap = look?.unavailable?.[t.metric];
+    let verdict = sequentialVerdict({
+      interval: j.interval,
+      allowed: j.allowed,
+      samples: j.samples,
+      minSamples: metric.minSamples,
+    });
+    if (verdict !== "nodata" && j.limit) verdict = worst(verdict, j.limit.verdict);
+    // Missing data never promotes: while a metric's source is down its findings cannot pass.
+    if (gap !== undefined && verdict !== "fail") verdict = "nodata";
+    const finite = j.interval && Number.isFinite(j.interval.lower) && Number.isFinite(j.interval.upper);
+    const f: Finding = {
+      metric: t.metric,
+      slice: t.slice,
+      verdict,
+      critical: t.critical,
+      tier: metric.spec.tier,
+      direction: metric.spec.direction,
+      aggregate: metric.spec.aggregate,
+      baseline: j.baseline,
+      canary: j.canary,
+      delta: j.baseline !== null && j.canary !== null ? j.canary - j.baseline : null,
+      relativeDelta:
+        j.baseline !== null && j.canary !== null && j.baseline !== 0
+          ? (j.canary - j.baseline) / j.baseline
+          : null,
+      worsening: j.worsening,
+      interval: j.interval,
+      allowed: j.allowed,
+      budget: metric.spec.budget,
+      confidence: 1 - t.alpha,
+      samples: j.samples,
+      method: METHOD[t.test.kind],
+      limit: j.limit,
+      reason: "",
+    };
+    const note =
+      gap !== undefined
+        ? `metric source unavailable: ${gap}`
+        : verdict === "nodata"
+          ? `fewer samples than minSamples ${metric.minSamples}`
+          : !finite && verdict === "inconclusive"
+            ? (j.note ?? "not enough samples yet to bound the interval")
+            : j.note;
+    findings.push({ ...f, reason: describeFinding(f, note) });
+  }
+  // A metric with no test at all has had no data: nodata on the aggregate.
+  for (const metric of plan.metrics) {
+    if (seen.has(metric.spec.name)) continue;
+    const gap = look?.unavailable?.[metric.spec.name];
+    const f: Finding = {
+      metric: metric.spec.name,
+      slice: {},
+      verdict: "nodata",
+      critical: metric.spec.critical,
+      tier: metric.spec.tier,
+      direction: metric.spec.direction,
+      aggregate: metric.spec.aggregate,
+      baseline: null,
+      canary: null,
+      delta: null,
+      relativeDelta: null,
+      worsening: null,
+      interval: null,
+      allowed: null,
+      budget: metric.spec.budget,
+      confidence: null,
+      samples: { baseline: 0, canary: 0 },
+      method: "none",
+      reason: "",
+    };
+    findings.push({
+      ...f,
+      reason: describeFinding(f, gap !== undefined ? `metric source unavailable: ${gap}` : "no samples yet"),
+    });
+  }
+  return findings;
+}
+
+/** One look: add its samples, judge every (metric, slice), decide. */
+export function analyzeLook(
+  policy: Policy,
+  state: OnlineState,
+  look: Look,
+  plan: JudgePlan = planJudge(policy),
+): LookResult {
+  const next = addLook(plan, state, look);
+  const findings = findingsOf(plan, next, look);
+  return { state: next, findings, decision: decide(findings, policy) };
+}
+
+export type { HistogramBucket };
