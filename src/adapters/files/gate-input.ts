@@ -67,7 +67,8 @@ function readValues(
     }
     const x = typeof cell === "number" ? cell : Number(cell);
     const metric = plan.metrics[mi]!;
-    if (!Number.isFinite(x) || (typeof cell === "string" && cell.trim() === "")) {
+    // Number(" ") is 0: only a zero needs the blank check, so most cells skip the trim.
+    if (!Number.isFinite(x) || (x === 0 && typeof cell === "string" && cell.trim() === "")) {
       problems.add(line, metric.column, `expected a number, found "${preview(cell)}"`);
       out[mi] = NaN;
     } else if (metric.kind === "rate" && (x < 0 || x > 1)) {
