@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { isNode, LineCounter, parseAllDocuments, type Document } from "yaml";
 import type { z } from "zod";
 import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
-import { policySchema, type Policy } from "../../core/policy/schema.js";
+import { POLICY_KIND, policySchema, type Policy } from "../../core/policy/schema.js";
 
 export interface LoadedPolicy {
   readonly file: string;
@@ -46,12 +46,28 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-/** Validate one YAML text holding one or more policy documents. Pure apart from its inputs. */
-export function parsePolicies(file: string, text: string): { policies: Policy[]; problems: Problem[] } {
+/** One valid document of a YAML file, and a way to point at its fields (for checks after the schema's). */
+export interface ParsedYamlDocument<T> {
+  readonly value: T;
+  /** Line and column of the node at `path` (or of its deepest existing parent). */
+  locate(path: readonly PropertyKey[]): { line?: number; column?: number };
+}
+
+/**
+ * Validate one YAML text holding one or more documents against a zod schema, reporting every problem with
+ * file, line, column and field path. `kind` names the document in the "no document" problem. Pure apart from
+ * its inputs.
+ */
+export function parseYamlDocuments<S extends z.ZodType>(
+  file: string,
+  text: string,
+  schema: S,
+  kind: string,
+): { documents: ParsedYamlDocument<z.output<S>>[]; problems: Problem[] } {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   const problems: Problem[] = [];
-  const policies: Policy[] = [];
+  const documents: ParsedYamlDocument<z.output<S>>[] = [];
   const list = Array.isArray(docs) ? docs : [docs];
   for (const doc of list) {
     if (doc.errors.length > 0) {
@@ -67,9 +83,9 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
       continue;
     }
     if (doc.contents === null) continue; // an empty document between `---` separators
-    const result = policySchema.safeParse(doc.toJS());
+    const result = schema.safeParse(doc.toJS());
     if (result.success) {
-      policies.push(result.data);
+      documents.push({ value: result.data, locate: (path) => locate(doc, path, lines) });
       continue;
     }
     for (const issue of result.error.issues) {
@@ -87,11 +103,17 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
       });
     }
   }
-  if (policies.length === 0 && problems.length === 0) {
-    problems.push({ file, message: "no RolloutPolicy document in the file" });
+  if (documents.length === 0 && problems.length === 0) {
+    problems.push({ file, message: `no ${kind} document in the file` });
   }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  return { policies, problems };
+  return { documents, problems };
+}
+
+/** Validate one YAML text holding one or more policy documents. Pure apart from its inputs. */
+export function parsePolicies(file: string, text: string): { policies: Policy[]; problems: Problem[] } {
+  const { documents, problems } = parseYamlDocuments(file, text, policySchema, POLICY_KIND);
+  return { policies: documents.map((d) => d.value), problems };
 }
 
 async function readText(file: string): Promise<string> {
