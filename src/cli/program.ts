@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { FileAccessError, InvalidInputError, UsageError } from "../core/errors.js";
 import { registerGate } from "./commands/gate.js";
 import { registerPolicy } from "./commands/policy.js";
+import { registerSimulate } from "./commands/simulate.js";
 import { EXIT } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
 
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride();
   registerGate(program, io, setExit);
   registerPolicy(program, io, setExit);
+  registerSimulate(program, io, setExit);
   for (const c of program.commands) {
     c.exitOverride();
     c.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

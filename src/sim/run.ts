@@ -1,0 +1,200 @@
+// A whole rollout in simulated time: the same state machine and online analysis the operator runs, fed by a
+// simulated fleet instead of Prometheus and a simulated clock instead of the wall clock.
+import type { Look } from "../core/analysis/look.js";
+import { analyzeLook, initialOnlineState, type OnlineState } from "../core/analysis/online.js";
+import { compareFindings } from "../core/judge/decide.js";
+import { planJudge } from "../core/judge/plan.js";
+import type { Policy } from "../core/policy/schema.js";
+import {
+  initialStatus,
+  isTerminal,
+  reconcileRollout,
+  type AnalysisObservation,
+  type RolloutStatus,
+} from "../core/rollout/machine.js";
+import { describeStep, type Step } from "../core/rollout/plan.js";
+import { sliceKey, type Decision, type Finding, type Verdict } from "../core/types.js";
+
+export interface LookSource {
+  look(fromMs: number, toMs: number, canaryWeight: number): Look;
+}
+
+/** What judges each look. Online analysis by default; the decision-quality benchmark plugs in others. */
+export interface Analyzer {
+  look(look: Look): { findings: Finding[]; decision: Decision; summary: string };
+}
+
+/** voicectl's own: anytime-valid tests per (metric, slice), state carried from look to look. */
+export function onlineAnalyzer(policy: Policy): Analyzer {
+  const plan = planJudge(policy);
+  let state: OnlineState = initialOnlineState();
+  return {
+    look(look) {
+      const r = analyzeLook(policy, state, look, plan);
+      state = r.state;
+      return { findings: r.findings, decision: r.decision.decision, summary: r.decision.summary };
+    },
+  };
+}
+
+export interface SimulationInput {
+  readonly name: string;
+  readonly policy: Policy;
+  readonly steps: readonly Step[];
+  readonly intervalMs: number;
+  readonly canaryReadyAfterMs: number;
+  readonly durationMs: number;
+  readonly fleet: LookSource;
+  readonly analyzer?: Analyzer | undefined;
+}
+
+/** A verdict that changed between two looks: what a person following the rollout wants to see. */
+export interface VerdictChange {
+  readonly metric: string;
+  readonly slice: Finding["slice"];
+  readonly from: Verdict | null;
+  readonly to: Verdict;
+  readonly reason: string;
+}
+
+export interface TimelineEntry {
+  readonly at: number;
+  readonly step: string;
+  readonly stepIndex: number;
+  readonly phase: RolloutStatus["phase"];
+  readonly weight: number;
+  /** Requests served so far, per arm. */
+  readonly samples: { readonly baseline: number; readonly canary: number };
+  readonly decision: Decision | null;
+  /** How many findings pass, of all, at this look. */
+  readonly findings: { readonly pass: number; readonly total: number };
+  readonly changes: readonly VerdictChange[];
+  readonly events: readonly string[];
+  readonly message: string;
+}
+
+export interface SimulationResult {
+  readonly scenario: string;
+  readonly policy: string;
+  readonly decision: Decision;
+  readonly phase: RolloutStatus["phase"];
+  readonly message: string;
+  /** Simulated time at which the rollout ended (or the simulation stopped). */
+  readonly endedAt: number;
+  readonly looks: number;
+  readonly reasons: readonly Finding[];
+  readonly findings: readonly Finding[];
+  readonly timeline: readonly TimelineEntry[];
+}
+
+/** The decision a final phase stands for, as the gate reports it. */
+export function decisionOf(phase: RolloutStatus["phase"]): Decision {
+  if (phase === "Promoted") return "promote";
+  if (phase === "RolledBack" || phase === "Failed") return "rollback";
+  return "pause";
+}
+
+/** Requests in a look per arm: a cell's largest metric count (every request carries some metric). */
+function requestsIn(look: Look): { baseline: number; canary: number } {
+  const total = { baseline: 0, canary: 0 };
+  for (const cell of look.cells) {
+    let n = 0;
+    for (const b of Object.values(cell.metrics)) {
+      const count =
+        b.kind === "moments" ? b.count : b.kind === "rate" ? b.requests : (b.buckets.at(-1)?.count ?? 0);
+      n = Math.max(n, count);
+    }
+    total[cell.arm] += n;
+  }
+  return total;
+}
+
+/**
+ * Run the plan until the rollout promotes, rolls back, pauses (nobody approves in a simulation), or the
+ * scenario's duration runs out (reported as a pause). Deterministic for a deterministic fleet.
+ */
+export function runSimulation(input: SimulationInput): SimulationResult {
+  const { policy, steps, intervalMs } = input;
+  const analyzer = input.analyzer ?? onlineAnalyzer(policy);
+  let status = initialStatus(0);
+  let analysis: AnalysisObservation | null = null;
+  let findings: Finding[] = [];
+  const verdicts = new Map<string, Verdict>();
+  const timeline: TimelineEntry[] = [];
+  let looks = 0;
+  const requests = { baseline: 0, canary: 0 };
+
+  for (let now = 0; ; now += intervalMs) {
+    if (now > 0) {
+      // The samples of the interval that just ended, at the weight that was in force during it.
+      const look = input.fleet.look(now - intervalMs, now, status.canaryWeight);
+      const added = requestsIn(look);
+      requests.baseline += added.baseline;
+      requests.canary += added.canary;
+      const r = analyzer.look(look);
+      findings = r.findings;
+      analysis = { at: now, findings: r.findings, decision: r.decision, summary: r.summary };
+      looks++;
+    }
+    const t = reconcileRollout(
+      steps,
+      status,
+      { canaryReady: now >= input.canaryReadyAfterMs, analysis },
+      [],
+      now,
+    );
+    status = t.status;
+
+    const changes: VerdictChange[] = [];
+    for (const f of findings) {
+      const k = `${f.metric}\u0001${sliceKey(f.slice)}`;
+      const before = verdicts.get(k) ?? null;
+      if (before !== f.verdict)
+        changes.push({ metric: f.metric, slice: f.slice, from: before, to: f.verdict, reason: f.reason });
+      verdicts.set(k, f.verdict);
+    }
+    const stepIndex = Math.min(status.stepIndex, steps.length - 1);
+    timeline.push({
+      at: now,
+      step: status.stepIndex >= steps.length ? "done" : describeStep(steps[stepIndex]!),
+      stepIndex: status.stepIndex,
+      phase: status.phase,
+      weight: status.canaryWeight,
+      samples: { ...requests },
+      decision: analysis?.decision ?? null,
+      findings: { pass: findings.filter((f) => f.verdict === "pass").length, total: findings.length },
+      changes,
+      events: t.actions.flatMap((a) => (a.type === "event" ? [`${a.reason}: ${a.message}`] : [])),
+      message: status.message,
+    });
+
+    const stopped = isTerminal(status.phase) || status.phase === "Paused";
+    if (stopped || now + intervalMs > input.durationMs) {
+      const decision = decisionOf(status.phase);
+      const message = stopped
+        ? status.message
+        : `the simulation ran out of time (${now / 60_000} min) at ${timeline.at(-1)!.step}`;
+      // The findings behind the outcome: critical failures for a rollback, everything unsettled for a pause.
+      const reasons =
+        decision === "promote"
+          ? []
+          : findings
+              .filter((f) =>
+                decision === "rollback" ? f.critical && f.verdict === "fail" : f.verdict !== "pass",
+              )
+              .sort(compareFindings);
+      return {
+        scenario: input.name,
+        policy: policy.metadata.name,
+        decision,
+        phase: status.phase,
+        message,
+        endedAt: now,
+        looks,
+        reasons,
+        findings,
+        timeline,
+      };
+    }
+  }
+}
