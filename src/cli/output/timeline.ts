@@ -27,8 +27,10 @@ export function renderTimeline(result: SimulationResult, seed: number): string {
     `SCENARIO ${result.scenario} (policy ${result.policy}, seed ${seed}): ${result.decision.toUpperCase()} at ${clock(result.endedAt)} after ${result.looks} looks`,
   );
   out.push(`  ${result.message}`);
-  for (const f of result.reasons.slice(0, 5)) out.push(`  - ${f.reason}`);
-  if (result.reasons.length > 5) out.push(`  - and ${result.reasons.length - 5} more`);
+  // The message already states the reason that ended the rollout; list the others.
+  const others = result.reasons.filter((f) => !result.message.includes(f.reason));
+  for (const f of others.slice(0, 5)) out.push(`  - ${f.reason}`);
+  if (others.length > 5) out.push(`  - and ${others.length - 5} more`);
   out.push("");
   const rows: string[][] = [["TIME", "STEP", "WEIGHT", "SAMPLES b/c", "PASSING", "WHAT HAPPENED"]];
   let lastStep = -1;
