@@ -129,3 +129,49 @@ describe("the JSON Schema for editors", () => {
     }
   });
 });
+
+describe("Prometheus sources in policies", () => {
+  const withSource = (source: string) =>
+    VALID.replace("    - name: mos\n", `    - name: mos\n      source: ${source}\n`);
+
+  it("accepts a histogram name, a PromQL template, and counter selectors for rates", async () => {
+    const f = scratch({
+      "ok.yaml": withSource(
+        "{ query: 'sum by (le, version, {{sliceLabels}}) (increase(my_mos_bucket{version=~\"{{version}}\"}[{{window}}]))' }",
+      ).replace(
+        "    - name: silence_truncation\n",
+        "    - name: silence_truncation\n      source: { events: 'voice_silence_truncations_total', requests: 'voice_requests_total{outcome=\"ok\"}' }\n",
+      ),
+    });
+    const r = await cli("policy", "validate", f("ok.yaml"));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("reports a PromQL syntax error with file, line, field path and column in the template", async () => {
+    const f = scratch({ "bad.yaml": withSource("{ query: 'sum by (le (increase(x_bucket[{{window}}]))' }") });
+    const r = await cli("policy", "validate", f("bad.yaml"));
+    expect(r.code).toBe(65);
+    const line =
+      withSource("")
+        .split("\n")
+        .findIndex((l) => l.includes("source:")) + 1;
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `bad\\.yaml:${line}:\\d+: spec\\.metrics\\[2\\]\\.source\\.query: PromQL syntax error at column \\d+`,
+      ),
+    );
+  });
+
+  it.each([
+    ["{ events: 'x_total', requests: 'y_total' }", /source\.events: a mean metric reads a histogram/],
+    ["{ histogram: 'x', query: 'x' }", /source\.histogram: expected exactly one of `histogram` or `query`/],
+    ["{ query: 'rate(x[{{windw}}])' }", /source\.query: unknown placeholder \{\{windw\}\}/],
+    ["{ histogram: 'not a name' }", /source\.histogram: expected a Prometheus metric name/],
+  ])("rejects %s", async (source, message) => {
+    const f = scratch({ "bad.yaml": withSource(source) });
+    const r = await cli("policy", "validate", f("bad.yaml"));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(message);
+  });
+});

@@ -1,6 +1,7 @@
 // The one schema of a RolloutPolicy (design.md section 7): the CLI reads policy files with it, the operator
 // will read the custom resource with it, and the JSON Schema / CRD OpenAPI are generated from it.
 import { z } from "zod";
+import { checkTemplate } from "./promql.js";
 
 export const API_VERSION = "voicectl.dev/v1alpha1";
 export const POLICY_KIND = "RolloutPolicy";
@@ -47,6 +48,41 @@ export const budgetSchema = z
     }
   });
 
+export const sourceSchema = z
+  .strictObject({
+    histogram: z
+      .string()
+      .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "expected a Prometheus metric name")
+      .optional()
+      .describe(
+        "Mean and quantile metrics: a histogram following docs/metrics.md (its _bucket, _sum and _count).",
+      ),
+    query: z
+      .string()
+      .optional()
+      .describe(
+        "Mean and quantile metrics: a PromQL template returning bucket counts by le, version and {{sliceLabels}} over {{window}}.",
+      ),
+    events: z
+      .string()
+      .optional()
+      .describe(
+        'Rate metrics: a counter selector (e.g. voice_requests_total{outcome!="ok"}) or a PromQL template counting events.',
+      ),
+    requests: z
+      .string()
+      .optional()
+      .describe("Rate metrics: a counter selector or a PromQL template counting requests."),
+    scale: z
+      .number()
+      .positive()
+      .optional()
+      .describe("Multiply values by this to get the metric's units (seconds to ms: 1000)."),
+  })
+  .describe(
+    "Where online analysis reads this metric in Prometheus (default: the series of docs/metrics.md).",
+  );
+
 export const metricSchema = z.strictObject({
   name: z
     .string()
@@ -80,6 +116,7 @@ export const metricSchema = z.strictObject({
       "Slice dimensions for this metric, replacing spec.sliceBy (e.g. speaker similarity per voice).",
     ),
   minSamples: z.number().int().positive().optional().describe("Overrides spec.minSamples for this metric."),
+  source: sourceSchema.optional(),
   scorer: z
     .string()
     .optional()
@@ -144,6 +181,7 @@ export const policySchema = z
       } else {
         seen.set(m.name, i);
       }
+      if (m.source) checkSource(m, i, ctx);
       if (
         m.aggregate === "rate" &&
         m.budget.limit !== undefined &&
@@ -158,6 +196,48 @@ export const policySchema = z
       }
     });
   });
+
+function checkSource(m: z.infer<typeof metricSchema>, i: number, ctx: z.RefinementCtx): void {
+  const source = m.source!;
+  const at = (field: string) => ["spec", "metrics", i, "source", field];
+  const issue = (field: string, message: string) =>
+    ctx.addIssue({ code: "custom", path: at(field), message, input: source });
+  if (m.aggregate === "rate") {
+    if (source.histogram !== undefined || source.query !== undefined) {
+      issue(
+        source.histogram !== undefined ? "histogram" : "query",
+        "a rate metric reads `events` and `requests` counters, not a histogram",
+      );
+    }
+    if (source.events === undefined || source.requests === undefined) {
+      issue(
+        source.events === undefined ? "events" : "requests",
+        "a rate metric needs both `events` and `requests`",
+      );
+    }
+  } else {
+    if (source.events !== undefined || source.requests !== undefined) {
+      issue(
+        source.events !== undefined ? "events" : "requests",
+        `a ${m.aggregate} metric reads a histogram (\`histogram\` or \`query\`), not counters`,
+      );
+    }
+    if ((source.histogram === undefined) === (source.query === undefined)) {
+      issue("histogram", "expected exactly one of `histogram` or `query`");
+    }
+  }
+  for (const field of ["query", "events", "requests"] as const) {
+    const template = source[field];
+    if (template === undefined) continue;
+    for (const problem of checkTemplate(isCounterSelector(template) ? `${template} + 0` : template))
+      issue(field, problem);
+  }
+}
+
+/** A bare counter selector (`name` or `name{matchers}`), which voicectl wraps in increase() and sum by. */
+export function isCounterSelector(text: string): boolean {
+  return /^\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{[^{}]*\})?\s*$/.test(text);
+}
 
 export type Policy = z.infer<typeof policySchema>;
 export type PolicySpec = z.infer<typeof policySpecSchema>;
