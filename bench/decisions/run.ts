@@ -1,0 +1,162 @@
+// bench/decisions: decision quality of voicectl's online analysis against the two ways canaries are judged
+// today (bench/decisions/baselines.ts), on every shipped scenario, many seeds each, in one run. Each method
+// sees the same simulated traffic (same seed) through the same plan and state machine.
+//
+//   npm run bench:decisions -- [--seeds 500] [--scenarios aa,clone-drift] [--record]
+import { appendFileSync, readdirSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { createFleet } from "../../src/sim/fleet.js";
+import { runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
+import { loadScenario, type LoadedScenario } from "../../src/sim/scenario.js";
+import type { Policy } from "../../src/core/policy/schema.js";
+import { kayentaAnalyzer, thresholdAnalyzer } from "./baselines.js";
+
+const METHODS: Record<string, ((p: Policy) => Analyzer) | null> = {
+  voicectl: null, // the default analyzer: anytime-valid online analysis
+  threshold: (p) => thresholdAnalyzer(p),
+  kayenta: (p) => kayentaAnalyzer(p),
+};
+
+interface Row {
+  scenario: string;
+  expected: string;
+  method: string;
+  runs: number;
+  promote: number;
+  pause: number;
+  rollback: number;
+  /** Minutes from the first canary traffic to the rollback, over runs that rolled back. */
+  detectMinutes: number[];
+  detectSamples: number[];
+  wallMs: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const quantile = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+};
+
+function firstTrafficAt(r: SimulationResult): number {
+  return r.timeline.find((e) => e.weight > 0)?.at ?? 0;
+}
+
+function simulate(loaded: LoadedScenario, seed: number, method: string): SimulationResult {
+  const make = METHODS[method];
+  return runSimulation({
+    name: loaded.scenario.metadata.name,
+    policy: loaded.policy,
+    steps: loaded.scenario.spec.steps,
+    intervalMs: loaded.intervalMs,
+    canaryReadyAfterMs: loaded.canaryReadyAfterMs,
+    durationMs: loaded.durationMs,
+    fleet: createFleet(loaded.scenario, loaded.policy, seed),
+    analyzer: make ? make(loaded.policy) : undefined,
+  });
+}
+
+async function main(): Promise<void> {
+  const seeds = Number(arg("seeds") ?? 500);
+  const dir = join(process.cwd(), "examples/scenarios");
+  const only = arg("scenarios")?.split(",");
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml") && (!only || only.includes(f.replace(/\.yaml$/, ""))))
+    .sort();
+  const rows: Row[] = [];
+  for (const file of files) {
+    const loaded = await loadScenario(join(dir, file));
+    for (const method of Object.keys(METHODS)) {
+      const row: Row = {
+        scenario: loaded.scenario.metadata.name,
+        expected: loaded.scenario.spec.expected ?? "-",
+        method,
+        runs: 0,
+        promote: 0,
+        pause: 0,
+        rollback: 0,
+        detectMinutes: [],
+        detectSamples: [],
+        wallMs: 0,
+      };
+      const start = performance.now();
+      for (let seed = 1; seed <= seeds; seed++) {
+        const r = simulate(loaded, seed, method);
+        row.runs++;
+        row[r.decision]++;
+        if (r.decision === "rollback") {
+          row.detectMinutes.push((r.endedAt - firstTrafficAt(r)) / 60_000);
+          row.detectSamples.push(r.timeline.at(-1)!.samples.canary);
+        }
+        if (seed % 50 === 0) process.stderr.write(`\r${row.scenario} ${method}: ${seed}/${seeds}   `);
+      }
+      row.wallMs = performance.now() - start;
+      rows.push(row);
+      process.stderr.write(
+        `\r${row.scenario} ${method}: done in ${(row.wallMs / 1000).toFixed(1)} s      \n`,
+      );
+    }
+  }
+  const table = render(rows, seeds);
+  process.stdout.write(table);
+  if (process.argv.includes("--record")) {
+    const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`;
+    appendFileSync(
+      join(process.cwd(), "bench/RESULTS.md"),
+      `\n## decisions, ${new Date().toISOString().slice(0, 16)}Z\n\nMachine: ${machine}. ${seeds} seeds per scenario and method.\n\n${table}`,
+    );
+  }
+}
+
+const pct = (n: number, d: number) => `${((100 * n) / d).toFixed(1)}%`;
+const fmt = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(x < 10 ? 1 : 0));
+
+function render(rows: Row[], seeds: number): string {
+  const head = [
+    "scenario",
+    "expected",
+    "method",
+    "promote",
+    "pause",
+    "rollback",
+    "detect min (median/p90)",
+    "canary samples at detection (median/p90)",
+    "s per run",
+  ];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of rows) {
+    lines.push(
+      `| ${[
+        r.scenario,
+        r.expected,
+        r.method,
+        pct(r.promote, r.runs),
+        pct(r.pause, r.runs),
+        pct(r.rollback, r.runs),
+        `${fmt(quantile(r.detectMinutes, 0.5))} / ${fmt(quantile(r.detectMinutes, 0.9))}`,
+        `${fmt(quantile(r.detectSamples, 0.5))} / ${fmt(quantile(r.detectSamples, 0.9))}`,
+        (r.wallMs / 1000 / r.runs).toFixed(3),
+      ].join(" | ")} |`,
+    );
+  }
+  // Ratios that the issue's targets are stated in, per scenario: voicectl against Kayenta.
+  lines.push("", "Median detection time, voicectl / kayenta (regression scenarios):", "");
+  for (const scenario of new Set(rows.map((r) => r.scenario))) {
+    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl")!;
+    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta")!;
+    if (v.expected !== "rollback") continue;
+    const ratio = quantile(v.detectMinutes, 0.5) / quantile(k.detectMinutes, 0.5);
+    lines.push(
+      `- ${scenario}: ${fmt(quantile(v.detectMinutes, 0.5))} / ${fmt(quantile(k.detectMinutes, 0.5))} min = ${Number.isFinite(ratio) ? ratio.toFixed(2) : "-"}`,
+    );
+  }
+  lines.push("", `(${seeds} seeds; rollback rate on A/A scenarios is the false-rollback rate.)`, "");
+  return lines.join("\n");
+}
+
+await main();
