@@ -1,0 +1,256 @@
+// Reads one look of live traffic from Prometheus: for every policy metric, the increase over the look's
+// window of its histogram buckets or counters, by version and the metric's slice labels (requests, not
+// minutes: design.md section 5). Produces the same `Look` the simulator produces, so online analysis cannot
+// tell them apart. A metric whose queries fail is `unavailable` with the reason: nodata, never a crash.
+import type { CellBatch, Look, MetricBatch } from "../../core/analysis/look.js";
+import { InvalidInputError } from "../../core/errors.js";
+import type { JudgePlan, PlannedMetric } from "../../core/judge/plan.js";
+import { renderTemplate } from "../../core/policy/promql.js";
+import { dimensionLabels, isCounterSelector, metricDimensions } from "../../core/policy/schema.js";
+import type { PrometheusClient } from "./client.js";
+import { SourceError, type Sample } from "./client.js";
+
+/** The series of docs/metrics.md, by evaluation column: what a metric reads when its policy says nothing. */
+const CONTRACT: Readonly<Record<string, Source>> = {
+  ttfa_ms: { histogram: "voice_ttfa_seconds", scale: 1000 },
+  rtf: { histogram: "voice_real_time_factor" },
+  speaker_similarity: { histogram: "voice_speaker_similarity" },
+  mos: { histogram: "voice_predicted_mos" },
+  wer: { histogram: "voice_wer_ratio", scale: 100 },
+  error: { events: 'voice_requests_total{outcome!="ok"}', requests: "voice_requests_total" },
+  underrun: { events: "voice_underruns_total", requests: "voice_requests_total" },
+  silence_truncation: { events: "voice_silence_truncations_total", requests: "voice_requests_total" },
+};
+
+interface Source {
+  readonly histogram?: string | undefined;
+  readonly query?: string | undefined;
+  readonly events?: string | undefined;
+  readonly requests?: string | undefined;
+  readonly scale?: number | undefined;
+}
+
+export interface PrometheusSourceOptions {
+  readonly client: PrometheusClient;
+  readonly stable: string;
+  readonly canary: string;
+  readonly namespace?: string | undefined;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const quote = (s: string) => JSON.stringify(s);
+
+/** The source a metric reads: its policy's, or the contract's; null when there is none. */
+export function sourceOf(metric: PlannedMetric): Source | null {
+  return metric.spec.source ?? CONTRACT[metric.column] ?? null;
+}
+
+/** Every metric must have a source before a look is attempted: a policy problem, reported all at once. */
+export function checkSources(plan: JudgePlan, policyFile: string): void {
+  const missing = plan.metrics.filter((m) => sourceOf(m) === null);
+  if (missing.length === 0) return;
+  throw new InvalidInputError(
+    missing.map((m) => ({
+      file: policyFile,
+      path: `spec.metrics[${plan.metrics.indexOf(m)}].source`,
+      message: `metric "${m.spec.name}" has no Prometheus series in docs/metrics.md: give it a source (histogram, query, or events and requests)`,
+    })),
+  );
+}
+
+export class PrometheusLookSource {
+  constructor(
+    private readonly plan: JudgePlan,
+    private readonly options: PrometheusSourceOptions,
+  ) {}
+
+  private matchers(): string {
+    const { stable, canary, namespace } = this.options;
+    const version = `version=~${quote(`${escapeRegex(stable)}|${escapeRegex(canary)}`)}`;
+    return namespace ? `${version},namespace=${quote(namespace)}` : version;
+  }
+
+  private sliceLabels(metric: PlannedMetric): string[] {
+    const labels = new Set<string>();
+    for (const d of metricDimensions(this.plan.policy.spec, metric.spec))
+      for (const l of dimensionLabels(d)) labels.add(l);
+    return [...labels].sort();
+  }
+
+  /** `name{matchers}` with the version and namespace matchers added to any the selector has. */
+  private select(selector: string): string {
+    const s = selector.trim();
+    const brace = s.indexOf("{");
+    if (brace < 0) return `${s}{${this.matchers()}}`;
+    const inner = s.slice(brace + 1, s.lastIndexOf("}")).trim();
+    return `${s.slice(0, brace)}{${this.matchers()}${inner ? `,${inner}` : ""}}`;
+  }
+
+  private template(text: string, metric: PlannedMetric, window: string): string {
+    return renderTemplate(text, {
+      version: `${escapeRegex(this.options.stable)}|${escapeRegex(this.options.canary)}`,
+      namespace: this.options.namespace ?? "",
+      window,
+      sliceLabels: this.sliceLabels(metric).join(", "),
+    }).text;
+  }
+
+  /** The queries of one metric, by role. */
+  queries(metric: PlannedMetric, window: string): Record<string, string> {
+    const src = sourceOf(metric)!;
+    const by = ["version", ...this.sliceLabels(metric)].join(", ");
+    const increase = (selector: string, extraBy = "") =>
+      `sum by (${extraBy}${by}) (increase(${this.select(selector)}[${window}]))`;
+    const counter = (text: string) =>
+      isCounterSelector(text) ? increase(text) : this.template(text, metric, window);
+    if (src.events !== undefined && src.requests !== undefined) {
+      return { events: counter(src.events), requests: counter(src.requests) };
+    }
+    if (src.query !== undefined) return { buckets: this.template(src.query, metric, window) };
+    const h = src.histogram!;
+    const out: Record<string, string> = { buckets: increase(`${h}_bucket`, "le, ") };
+    if (metric.kind === "moments") {
+      out["sum"] = increase(`${h}_sum`);
+      out["count"] = increase(`${h}_count`);
+    }
+    return out;
+  }
+
+  /** One look: the samples of the window ending at `atSeconds`. */
+  async look(atSeconds: number, windowSeconds: number, canaryWeight: number): Promise<Look> {
+    const window = `${Math.round(windowSeconds)}s`;
+    const cells = new Map<string, CellBatch & { metrics: Record<string, MetricBatch> }>();
+    const unavailable: Record<string, string> = {};
+    await Promise.all(
+      this.plan.metrics.map(async (metric) => {
+        try {
+          const batches = await this.readMetric(metric, window, atSeconds);
+          for (const b of batches) {
+            const key = `${b.arm}\u0001${JSON.stringify(b.labels)}`;
+            let cell = cells.get(key);
+            if (!cell) {
+              cell = { arm: b.arm, labels: b.labels, metrics: {} };
+              cells.set(key, cell);
+            }
+            cell.metrics[metric.spec.name] = b.batch;
+          }
+        } catch (err) {
+          if (!(err instanceof SourceError)) throw err;
+          unavailable[metric.spec.name] = err.message;
+        }
+      }),
+    );
+    return { at: atSeconds * 1000, canaryWeight, cells: [...cells.values()], unavailable };
+  }
+
+  private async readMetric(metric: PlannedMetric, window: string, at: number) {
+    const queries = this.queries(metric, window);
+    const results: Record<string, readonly Sample[]> = {};
+    for (const [role, q] of Object.entries(queries)) {
+      const r = await this.options.client.query(q, at);
+      if (r.warnings.length > 0)
+        throw new SourceError(`Prometheus warned (${r.warnings.join("; ")}): partial data is not judged`);
+      if (r.samples.some((s) => !Number.isFinite(s.value)))
+        throw new SourceError(`Prometheus returned NaN or Inf for the ${role} of ${metric.spec.name}`);
+      results[role] = r.samples;
+    }
+    const labels = this.sliceLabels(metric);
+    const groupKey = (s: Sample) =>
+      JSON.stringify([s.labels["version"] ?? "", ...labels.map((l) => s.labels[l] ?? "")]);
+    const groups = new Map<string, { arm: "baseline" | "canary"; labels: Record<string, string> }>();
+    for (const s of Object.values(results).flat()) {
+      const v = s.labels["version"];
+      const arm = v === this.options.stable ? "baseline" : v === this.options.canary ? "canary" : null;
+      if (!arm) continue;
+      const cellLabels: Record<string, string> = {};
+      for (const l of labels) if (s.labels[l]) cellLabels[l] = s.labels[l]!;
+      groups.set(groupKey(s), { arm, labels: cellLabels });
+    }
+    const scale = sourceOf(metric)!.scale ?? 1;
+    const out: { arm: "baseline" | "canary"; labels: Record<string, string>; batch: MetricBatch }[] = [];
+    for (const [k, g] of groups) {
+      const mine = (role: string) => (results[role] ?? []).filter((s) => groupKey(s) === k);
+      const batch = metric.kind === "rate" ? rateBatch(mine) : histogramBatch(metric, mine, scale);
+      if (batch) out.push({ ...g, batch });
+    }
+    return out;
+  }
+}
+
+function total(samples: readonly Sample[]): number {
+  return samples.reduce((a, s) => a + s.value, 0);
+}
+
+function rateBatch(mine: (role: string) => readonly Sample[]): MetricBatch | null {
+  // increase() extrapolates to the window's edges and returns fractions: counts are rounded.
+  const requests = Math.round(total(mine("requests")));
+  const events = Math.min(requests, Math.round(total(mine("events"))));
+  return requests > 0 ? { kind: "rate", requests, events } : null;
+}
+
+function histogramBatch(
+  metric: PlannedMetric,
+  mine: (role: string) => readonly Sample[],
+  scale: number,
+): MetricBatch | null {
+  const byLe = new Map<number, number>();
+  for (const s of mine("buckets")) {
+    const le = s.labels["le"] === "+Inf" ? Infinity : Number(s.labels["le"]);
+    if (Number.isNaN(le)) continue;
+    byLe.set(le, (byLe.get(le) ?? 0) + s.value);
+  }
+  const les = [...byLe.keys()].sort((a, b) => a - b);
+  if (les.length === 0 || les.at(-1) !== Infinity) return null;
+  let running = 0;
+  const buckets = les.map((le) => {
+    running = Math.max(running, Math.round(byLe.get(le)!)); // cumulative counts never decrease
+    return { le: le * scale, count: running };
+  });
+  const count = running;
+  if (count === 0) return null;
+  if (metric.kind !== "moments") return { kind: "histogram", buckets };
+  // A mean: exact from _sum and _count when the source has them; the spread from the buckets.
+  const exactCount = mine("count").length > 0 ? total(mine("count")) : null;
+  const exactSum = mine("sum").length > 0 ? total(mine("sum")) * scale : null;
+  const spread = bucketMoments(buckets);
+  const mean =
+    exactSum !== null && exactCount !== null && exactCount > 0 ? exactSum / exactCount : spread.mean;
+  const sumSquares = spread.variance * (count - 1) + count * mean * mean;
+  return { kind: "moments", count, sum: mean * count, sumSquares };
+}
+
+/**
+ * Mean and variance of values known only by bucket: each bucket's midpoint, with Sheppard's correction
+ * (minus width^2 / 12) for the spread that bucketing adds. The open +Inf bucket counts at the last bound.
+ */
+export function bucketMoments(buckets: readonly { le: number; count: number }[]): {
+  mean: number;
+  variance: number;
+} {
+  let prevLe = 0;
+  let prevCount = 0;
+  let n = 0;
+  let sum = 0;
+  let sumSq = 0;
+  let widthSq = 0;
+  const first = buckets[0];
+  if (first && buckets.length > 1 && Number.isFinite(buckets[1]!.le))
+    prevLe = first.le - (buckets[1]!.le - first.le);
+  for (const { le, count } of buckets) {
+    const c = count - prevCount;
+    if (c > 0) {
+      const upper = Number.isFinite(le) ? le : prevLe;
+      const mid = (prevLe + upper) / 2;
+      n += c;
+      sum += c * mid;
+      sumSq += c * mid * mid;
+      widthSq += c * (upper - prevLe) ** 2;
+    }
+    prevCount = count;
+    if (Number.isFinite(le)) prevLe = le;
+  }
+  if (n === 0) return { mean: NaN, variance: NaN };
+  const mean = sum / n;
+  const raw = n > 1 ? (sumSq - n * mean * mean) / (n - 1) : 0;
+  return { mean, variance: Math.max(0, raw - widthSq / n / 12) };
+}
