@@ -1,6 +1,7 @@
 // The command tree. Typed errors become exit codes here and only here; a user's mistake never shows a stack.
 import { Command, CommanderError } from "commander";
 import { FileAccessError, InvalidInputError, UsageError } from "../core/errors.js";
+import { registerAnalyze } from "./commands/analyze.js";
 import { registerGate } from "./commands/gate.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerSimulate } from "./commands/simulate.js";
@@ -21,6 +22,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerGate(program, io, setExit);
   registerPolicy(program, io, setExit);
   registerSimulate(program, io, setExit);
+  registerAnalyze(program, io, setExit);
   for (const c of program.commands) {
     c.exitOverride();
     c.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });

@@ -20,6 +20,7 @@ const CONTRACT: Readonly<Record<string, Source>> = {
   error: { events: 'voice_requests_total{outcome!="ok"}', requests: "voice_requests_total" },
   underrun: { events: "voice_underruns_total", requests: "voice_requests_total" },
   silence_truncation: { events: "voice_silence_truncations_total", requests: "voice_requests_total" },
+  cost_per_audio_second: { cost: true },
 };
 
 interface Source {
@@ -28,6 +29,15 @@ interface Source {
   readonly events?: string | undefined;
   readonly requests?: string | undefined;
   readonly scale?: number | undefined;
+  /** Cost per generated audio second: GPUs times price over voice_generated_audio_seconds_total. */
+  readonly cost?: boolean | undefined;
+}
+
+/** What a version's GPUs cost: replicas times GPUs per replica, and the pool's price per GPU hour. */
+export interface CostInputs {
+  readonly stableGpus: number;
+  readonly canaryGpus: number;
+  readonly pricePerGpuHour: number;
 }
 
 export interface PrometheusSourceOptions {
@@ -35,6 +45,8 @@ export interface PrometheusSourceOptions {
   readonly stable: string;
   readonly canary: string;
   readonly namespace?: string | undefined;
+  /** Without it, cost metrics are unavailable (with that reason). */
+  readonly cost?: CostInputs | undefined;
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -116,6 +128,34 @@ export class PrometheusLookSource {
     return out;
   }
 
+  /**
+   * Cost per generated audio second of each version over the window, on all traffic only (GPUs belong to a
+   * version, not to a voice or a language): GPUs x price x window hours / audio seconds generated.
+   */
+  private async readCost(window: string, at: number) {
+    const cost = this.options.cost;
+    if (!cost) {
+      throw new SourceError(
+        "cost needs each version's GPUs and their price (--stable-gpus, --canary-gpus, --gpu-hour-price)",
+      );
+    }
+    const hours = Number(window.replace(/s$/, "")) / 3600;
+    const by = (selector: string) => `sum by (version) (increase(${this.select(selector)}[${window}]))`;
+    const audio = await this.options.client.query(by("voice_generated_audio_seconds_total"), at);
+    const requests = await this.options.client.query(by("voice_requests_total"), at);
+    const out: { arm: "baseline" | "canary"; labels: Record<string, string>; batch: MetricBatch }[] = [];
+    for (const [arm, version, gpus] of [
+      ["baseline", this.options.stable, cost.stableGpus],
+      ["canary", this.options.canary, cost.canaryGpus],
+    ] as const) {
+      const seconds = total(audio.samples.filter((s) => s.labels["version"] === version));
+      const n = Math.round(total(requests.samples.filter((s) => s.labels["version"] === version)));
+      if (seconds <= 0 || n === 0) continue;
+      out.push({ arm, labels: {}, batch: constantBatch((gpus * cost.pricePerGpuHour * hours) / seconds, n) });
+    }
+    return out;
+  }
+
   /** One look: the samples of the window ending at `atSeconds`. */
   async look(atSeconds: number, windowSeconds: number, canaryWeight: number): Promise<Look> {
     const window = `${Math.round(windowSeconds)}s`;
@@ -144,6 +184,7 @@ export class PrometheusLookSource {
   }
 
   private async readMetric(metric: PlannedMetric, window: string, at: number) {
+    if (sourceOf(metric)!.cost) return this.readCost(window, at);
     const queries = this.queries(metric, window);
     const results: Record<string, readonly Sample[]> = {};
     for (const [role, q] of Object.entries(queries)) {
@@ -175,6 +216,11 @@ export class PrometheusLookSource {
     }
     return out;
   }
+}
+
+/** A batch holding one known value per request: cost is computed, not sampled, so it has no spread. */
+function constantBatch(value: number, count: number): MetricBatch {
+  return { kind: "moments", count, sum: value * count, sumSquares: value * value * count };
 }
 
 function total(samples: readonly Sample[]): number {

@@ -35,12 +35,13 @@ export function renderTable(report: GateReport, opts: { colour: boolean; all: bo
       .trimEnd();
 
   const out: string[] = [];
-  const mode =
-    report.mode === "summary"
-      ? "summary values"
-      : report.mode === "paired"
-        ? "paired by utterance"
-        : "independent samples";
+  const MODES = {
+    summary: "summary values",
+    paired: "paired by utterance",
+    independent: "independent samples",
+    live: "live traffic, anytime-valid intervals",
+  } as const;
+  const mode = MODES[report.mode];
   out.push(
     `${paint(ANSI.bold + DECISION_COLOUR[report.decision], `DECISION: ${report.decision.toUpperCase()}`)}  (policy ${report.policy}, ${mode}${report.confidence !== null ? `, ${report.confidence * 100}% intervals` : ""})`,
   );

@@ -3,7 +3,8 @@ import type { Policy } from "../policy/schema.js";
 import type { Decision, Finding, Verdict } from "../types.js";
 import { compareFindings, decide } from "./decide.js";
 
-export type GateMode = "independent" | "paired" | "summary";
+/** How the findings were made: the gate's three ways, or live traffic read from Prometheus. */
+export type GateMode = "independent" | "paired" | "summary" | "live";
 
 export interface GateReport {
   readonly decision: Decision;
@@ -34,7 +35,8 @@ export function buildReport(
     summary: result.summary,
     policy: policy.metadata.name,
     mode,
-    confidence: mode === "summary" ? null : policy.spec.confidence,
+    // Live findings each carry their own level (anytime-valid, family-wise): no single confidence applies.
+    confidence: mode === "summary" || mode === "live" ? null : policy.spec.confidence,
     counts,
     reasons: result.reasons,
     findings: sorted,
