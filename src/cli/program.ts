@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { FileAccessError, InvalidInputError, UsageError } from "../core/errors.js";
 import { registerAnalyze } from "./commands/analyze.js";
+import { registerFleetExporter } from "./commands/fleet-exporter.js";
 import { registerGate } from "./commands/gate.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerSimulate } from "./commands/simulate.js";
@@ -22,6 +23,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerGate(program, io, setExit);
   registerPolicy(program, io, setExit);
   registerSimulate(program, io, setExit);
+  registerFleetExporter(program, io, setExit);
   registerAnalyze(program, io, setExit);
   for (const c of program.commands) {
     c.exitOverride();

@@ -1,0 +1,300 @@
+// A real Prometheus server for end-to-end tests (design.md section 8): Debian's `prometheus` binary from
+// PATH, started on a free loopback port with a generated config (the given targets scraped every second), its
+// TSDB in a temporary directory, and no listener other than 127.0.0.1:PORT. Stop it with `stop()` (SIGTERM,
+// then SIGKILL after a grace period); a process-exit hook kills any server a crashed test left behind.
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+export const INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus";
+
+export class PrometheusMissingError extends Error {
+  override readonly name = "PrometheusMissingError";
+}
+
+/** The `prometheus` binary on PATH (or $PROMETHEUS_BIN); throws PrometheusMissingError with the fix. */
+export function findPrometheus(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const explicit = env["PROMETHEUS_BIN"];
+  const candidates = explicit
+    ? [explicit]
+    : (env["PATH"] ?? "")
+        .split(delimiter)
+        .filter((d) => d !== "")
+        .map((d) => join(d, "prometheus"));
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not this one
+    }
+  }
+  throw new PrometheusMissingError(
+    `no prometheus binary ${explicit ? `at PROMETHEUS_BIN=${explicit}` : "on PATH"}: ${INSTALL_HINT}`,
+  );
+}
+
+export interface ScrapeTarget {
+  /** host:port, e.g. the fleet exporter's `address`. */
+  readonly address: string;
+  /** Target labels added to every series (e.g. {namespace: "voice-prod"}, as a Kubernetes scrape would). */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface PrometheusOptions {
+  readonly targets: readonly ScrapeTarget[];
+  readonly job?: string | undefined;
+  /** Default 1s; the scrape timeout equals it. */
+  readonly scrapeInterval?: string | undefined;
+  readonly metricsPath?: string | undefined;
+  /** Default 30 s. */
+  readonly readyTimeoutMs?: number | undefined;
+  readonly binary?: string | undefined;
+}
+
+export interface PromSample {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface PrometheusServer {
+  /** http://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  readonly job: string;
+  /** The process id, for checks that it is gone. */
+  readonly pid: number;
+  /** An instant query (time in seconds since the epoch, default now): a vector or a scalar, as samples. */
+  query(promql: string, time?: number): Promise<PromSample[]>;
+  /** The label sets of the series matching a selector. */
+  series(match: string): Promise<Record<string, string>[]>;
+  /** Wait until every series of `selector` (at least one) has n samples or more: it was scraped n times. */
+  waitForScrapes(selector: string, n: number, timeoutMs?: number): Promise<void>;
+  /** Poll an instant query until `done` accepts its result; returns that result. */
+  waitFor(
+    promql: string,
+    done: (samples: PromSample[]) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<PromSample[]>;
+  /** The last lines Prometheus logged (for failure messages). */
+  logs(): string;
+  /** SIGTERM, wait up to 10 s, then SIGKILL; removes the temporary directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let exitHook = false;
+
+function killLeftovers(): void {
+  for (const child of live) child.kill("SIGKILL");
+}
+
+/** A free TCP port on 127.0.0.1 (the OS's pick; Prometheus binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface ApiBody {
+  status?: string;
+  error?: string;
+  errorType?: string;
+  data?: unknown;
+}
+
+/** Start Prometheus scraping `targets`, and wait until it is ready. */
+export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
+  const binary = options.binary ?? findPrometheus();
+  // The port is free when picked but could be taken before Prometheus binds it: try a few.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(binary, options, await freePort());
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof Error && /address already in use/.test(err.message))) throw err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(
+  binary: string,
+  options: PrometheusOptions,
+  port: number,
+): Promise<PrometheusServer> {
+  const job = options.job ?? "voice-fleet";
+  const interval = options.scrapeInterval ?? "1s";
+  const dir = mkdtempSync(join(tmpdir(), "voicectl-prometheus-"));
+  const config = {
+    global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+    scrape_configs: [
+      {
+        job_name: job,
+        metrics_path: options.metricsPath ?? "/metrics",
+        static_configs: options.targets.map((t) => ({ targets: [t.address], labels: { ...t.labels } })),
+      },
+    ],
+  };
+  // JSON is YAML: no quoting surprises in label values.
+  writeFileSync(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
+  const child = spawn(
+    binary,
+    [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--storage.tsdb.retention.time=1d",
+      "--log.level=warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
+  );
+  live.add(child);
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", killLeftovers);
+  }
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-20_000);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  // Set once the process is gone (or never started).
+  let exitCode: number | string | null | undefined;
+  let spawnFailure: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exitCode = code ?? signal;
+      live.delete(child);
+      resolve();
+    });
+    child.once("error", (err) => {
+      // Failed to spawn (or to signal): without a process there is no "exit" to wait for.
+      if (child.pid !== undefined) return;
+      spawnFailure = new Error(`cannot start ${binary}: ${err.message}. ${INSTALL_HINT}`);
+      exitCode ??= "not started";
+      live.delete(child);
+      resolve();
+    });
+  });
+  const tail = () => output.trim().split("\n").slice(-15).join("\n");
+  const url = `http://127.0.0.1:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (exitCode === undefined) {
+        child.kill("SIGTERM");
+        const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
+        if (timedOut) {
+          child.kill("SIGKILL");
+          await exited;
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  // Ready: /-/ready answers 200 once the TSDB is open and the scrape manager runs.
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  try {
+    for (;;) {
+      if (spawnFailure) throw spawnFailure;
+      if (exitCode !== undefined) {
+        throw new Error(`prometheus exited (${String(exitCode)}) before it was ready:\n${tail()}`);
+      }
+      const ok = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`prometheus at ${url} was not ready in time:\n${tail()}`);
+      await sleep(100);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const api = async (path: string, params: Record<string, string | string[]>): Promise<unknown> => {
+    const body = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) for (const x of [v].flat()) body.append(k, x);
+    const res = await fetch(`${url}${path}`, { method: "POST", body, signal: AbortSignal.timeout(10_000) });
+    const json = (await res.json()) as ApiBody;
+    if (json.status !== "success") {
+      throw new Error(`prometheus ${path} failed (${json.errorType ?? res.status}): ${json.error ?? ""}`);
+    }
+    return json.data;
+  };
+
+  const query = async (promql: string, time?: number): Promise<PromSample[]> => {
+    const data = (await api("/api/v1/query", {
+      query: promql,
+      ...(time !== undefined ? { time: String(time) } : {}),
+    })) as { resultType: string; result: unknown };
+    if (data.resultType === "scalar") {
+      const [, v] = data.result as [number, string];
+      return [{ labels: {}, value: Number(v) }];
+    }
+    if (data.resultType !== "vector") throw new Error(`expected an instant vector from ${promql}`);
+    return (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({
+      labels: r.metric,
+      value: Number(r.value[1]),
+    }));
+  };
+
+  const waitFor = async (
+    promql: string,
+    done: (samples: PromSample[]) => boolean,
+    timeoutMs = 60_000,
+    what = promql,
+  ): Promise<PromSample[]> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const last = await query(promql);
+      if (done(last)) return last;
+      if (exitCode !== undefined) throw new Error(`prometheus exited (${String(exitCode)}):\n${tail()}`);
+      if (Date.now() > until) {
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; ` +
+            `last result: ${JSON.stringify(last).slice(0, 500)}\nprometheus log:\n${tail()}`,
+        );
+      }
+      await sleep(250);
+    }
+  };
+
+  return {
+    url,
+    port,
+    job,
+    pid: child.pid!,
+    query,
+    series: async (match) => (await api("/api/v1/series", { "match[]": match })) as Record<string, string>[],
+    waitForScrapes: async (selector, n, timeoutMs = 60_000) => {
+      await waitFor(
+        `count_over_time(${selector}[1h])`,
+        (s) => s.length > 0 && s.every((x) => x.value >= n),
+        timeoutMs,
+        `${n} scrapes of ${selector}`,
+      );
+    },
+    waitFor,
+    logs: tail,
+    stop,
+  };
+}
