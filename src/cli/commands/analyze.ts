@@ -1,6 +1,6 @@
 // `voicectl analyze`: one analysis of live traffic from Prometheus, printed like the gate, for engineers who
 // want to look before they roll. The same online analysis the operator runs, over one window.
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { PrometheusClient } from "../../adapters/prometheus/client.js";
 import { checkSources, PrometheusLookSource } from "../../adapters/prometheus/source.js";
 import { loadPolicy } from "../../adapters/files/policy-file.js";
@@ -11,7 +11,7 @@ import { buildReport, type GateReport } from "../../core/judge/report.js";
 import { parseDuration } from "../../core/rollout/plan.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
-import { renderGate, type GateFormat } from "./gate.js";
+import { ALL_HELP, renderGate, reportFormatOption, type GateFormat } from "./gate.js";
 
 export interface AnalyzeOptions {
   readonly policy: string;
@@ -97,12 +97,8 @@ Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 inv
       "price of one GPU hour in the pool, for cost",
       positive("--gpu-hour-price"),
     )
-    .addOption(
-      new Option("-o, --output <format>", "output format")
-        .choices(["table", "json", "markdown", "junit"])
-        .default("table"),
-    )
-    .option("--all", "table: list every finding", false)
+    .addOption(reportFormatOption())
+    .option("--all", ALL_HELP, false)
     .action(async (opts: AnalyzeOptions & { output: GateFormat; all: boolean }) => {
       const report = await runAnalyze(opts);
       io.stdout(renderGate(report, opts.output, io, opts.all));

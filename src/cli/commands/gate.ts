@@ -61,6 +61,15 @@ export function renderGate(report: GateReport, format: GateFormat, io: CliIo, al
   }
 }
 
+/** `-o`, shared by the commands that print a report like the gate's. */
+export function reportFormatOption(): Option {
+  return new Option("-o, --output <format>", "output format")
+    .choices(["table", "json", "markdown", "junit"])
+    .default("table");
+}
+
+export const ALL_HELP = "table: list every finding, not only those that did not pass and the aggregates";
+
 export function registerGate(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command("gate")
@@ -86,12 +95,8 @@ Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or p
       ).conflicts("summary"),
     )
     .option("--summary", "files hold one aggregated row per slice; compare points", false)
-    .addOption(
-      new Option("-o, --output <format>", "output format")
-        .choices(["table", "json", "markdown", "junit"])
-        .default("table"),
-    )
-    .option("--all", "table: list every finding, not only those that did not pass and the aggregates", false)
+    .addOption(reportFormatOption())
+    .option("--all", ALL_HELP, false)
     .action(async (opts: GateOptions & { output: GateFormat; all: boolean }) => {
       const report = await runGate({ ...opts, progress: io.stderrIsTTY ? progressLine(io) : undefined });
       io.stdout(renderGate(report, opts.output, io, opts.all));

@@ -23,8 +23,8 @@
 //   the interval width depends on log(1/α_j).
 // A test's level must not change during the rollout (its sequence is valid for the one alpha it was run at, and
 // the means/quantile boundaries are tuned with it): fix declaredTests when the rollout starts and store it.
-// Non-critical findings (which only pause) may use the per-test level without correction, or e-BH for
-// false-discovery control; that is not implemented here.
+// Non-critical findings (which only pause) could use e-BH for false-discovery control instead; voicectl
+// applies the same Bonferroni-plus-spending scheme to them as a family of their own, which is stricter.
 
 import type { Budget, Direction, Interval, Verdict } from "../types.js";
 import { checkAlpha } from "./mixture.js";
