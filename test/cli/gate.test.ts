@@ -229,6 +229,19 @@ describe("bad input: a clear message naming the file and where, and the right ex
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it("a transcript in a metric column is not echoed in the error, only its length", async () => {
+    const good = csv(rows("a", [0.7, 0.71, 0.72]));
+    const f = scratch({
+      "p.yaml": POLICY,
+      "b.csv": good.replace("0.71", '"please read my account number 1234"'),
+      "c.csv": good,
+    });
+    const r = await cli("gate", "-p", f("p.yaml"), "-b", f("b.csv"), "-c", f("c.csv"));
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/b\.csv:3: sim: expected a number, found "<text of 34 characters>"/);
+    expect(r.stderr).not.toContain("account");
+  });
+
   it("many bad rows are counted, not all listed", async () => {
     const bad = [
       "utterance_id,voice_id,sim,err",

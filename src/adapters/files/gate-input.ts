@@ -45,9 +45,14 @@ function layoutOf(plan: JudgePlan, extra: readonly string[]): Layout {
   };
 }
 
-const preview = (v: string | number) => {
+/**
+ * A cell as it may appear in an error message: short tokens (a mistyped number, an id) are shown; anything
+ * longer or with spaces may be a transcript in the wrong column, so only its length is (no text payloads
+ * in messages).
+ */
+export const preview = (v: string | number) => {
   const s = String(v);
-  return s.length > 16 ? `${s.slice(0, 16)}...` : s;
+  return /^[\w.+:-]{1,24}$/.test(s) ? s : `<text of ${s.length} characters>`;
 };
 
 /** Reads one row's metric values into `out` (NaN where missing), reporting values that are not numbers. */
