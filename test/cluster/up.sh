@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Start a real Kubernetes control plane on 127.0.0.1, with kwok simulating fake GPU nodes.
+#
+#   etcd -> kube-apiserver -> kube-controller-manager + kube-scheduler -> kwok -> fake nodes
+#
+# Binaries come from the cache filled by build.sh (run it first; up.sh runs it if anything is missing).
+# State (certs, etcd data, logs, kubeconfig) goes to a fresh temp dir; its path is recorded in
+# $VOICECTL_CLUSTER_RUN/current (default ${XDG_RUNTIME_DIR:-/tmp}/voicectl-cluster/current), and
+# $VOICECTL_CLUSTER_RUN/env holds KUBECONFIG=... and friends for `source`.
+# Prints the admin kubeconfig path as the last line of stdout.
+#
+# Env: H100_NODES (4), L4_NODES (8), UP_TIMEOUT seconds (120).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.sh
+. "$HERE/versions.sh"
+
+RUN_DIR="${VOICECTL_CLUSTER_RUN:-${XDG_RUNTIME_DIR:-/tmp}/voicectl-cluster}"
+H100_NODES="${H100_NODES:-4}"
+L4_NODES="${L4_NODES:-8}"
+UP_TIMEOUT="${UP_TIMEOUT:-120}"
+
+log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+if [ -f "$RUN_DIR/current" ] && [ -d "$(cat "$RUN_DIR/current")" ]; then
+  die "a cluster is already recorded in $RUN_DIR/current ($(cat "$RUN_DIR/current")); run test/cluster/down.sh first"
+fi
+
+for b in "$ETCD_BIN/etcd" "$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler" "$KWOK_BIN/kwok"; do
+  if [ ! -x "$b" ]; then
+    log "missing $b: running build.sh"
+    "$HERE/build.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kwok >&2
+    break
+  fi
+done
+command -v openssl >/dev/null || die "openssl is required"
+command -v curl >/dev/null || die "curl is required"
+
+STATE="$(mktemp -d "${TMPDIR:-/tmp}/voicectl-cluster.XXXXXX")"
+mkdir -p "$RUN_DIR" "$STATE/pki" "$STATE/logs" "$STATE/pids"
+echo "$STATE" >"$RUN_DIR/current"
+log "state dir: $STATE"
+
+# On failure, tear down whatever was started.
+ok=0
+cleanup_on_fail() { [ "$ok" = 1 ] || { log "up failed; logs in $STATE/logs (tails below)"; tail -n 15 "$STATE"/logs/*.log >&2 2>/dev/null || true; "$HERE/down.sh" --keep-state >&2 || true; }; }
+trap cleanup_on_fail EXIT
+
+# ---- free loopback ports ---------------------------------------------------------
+free_port() {
+  if command -v python3 >/dev/null; then
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  else
+    local p
+    while :; do p=$((20000 + RANDOM % 30000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done
+  fi
+}
+ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
+KCM_PORT=$(free_port); SCHED_PORT=$(free_port); KWOK_PORT=$(free_port)
+
+# ---- PKI ---------------------------------------------------------------------------
+P="$STATE/pki"
+(
+  cd "$P"
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 -subj "/CN=voicectl-test-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -keyout ca.key -out ca.crt 2>/dev/null
+  sign() { # name subject extensions
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
+    printf '%s\n' "$3" >"$1.ext"
+    openssl x509 -req -sha256 -days 7 -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+  }
+  sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  sign admin "/O=system:masters/CN=voicectl-admin" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  chmod 600 ./*.key
+)
+log "certificates generated"
+
+KUBECONFIG_FILE="$STATE/admin.kubeconfig"
+SERVER="https://127.0.0.1:$API_PORT"
+cat >"$KUBECONFIG_FILE" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: voicectl-test
+  cluster:
+    server: $SERVER
+    certificate-authority: $P/ca.crt
+users:
+- name: voicectl-admin
+  user:
+    client-certificate: $P/admin.crt
+    client-key: $P/admin.key
+contexts:
+- name: voicectl-test
+  context: {cluster: voicectl-test, user: voicectl-admin}
+current-context: voicectl-test
+EOF
+
+# start NAME CMD... : run in background, own process group, log + pid under $STATE.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/pids/$name.pid"
+  log "$name started (pid $!)"
+}
+alive() { kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null || die "$1 exited; see $STATE/logs/$1.log"; }
+# wait_for NAME SECONDS CMD... : poll CMD until it succeeds while process NAME lives.
+wait_for() {
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    alive "$name"
+    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $name"
+    sleep 0.5
+  done
+}
+CURL=(curl -sSf --max-time 5 --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key")
+api() { "${CURL[@]}" "$@"; }
+
+# ---- etcd -----------------------------------------------------------------------------
+start etcd "$ETCD_BIN/etcd" --name=default --data-dir="$STATE/etcd" \
+  --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="default=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes=2147483648
+wait_for etcd 30 curl -sSf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
+
+# ---- kube-apiserver (flags modelled on envtest's) --------------------------------------
+start kube-apiserver "$K8S_BIN/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+  --cert-dir="$STATE/pki/apiserver-certdir" \
+  --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" \
+  --client-ca-file="$P/ca.crt" \
+  --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount --allow-privileged=true \
+  --service-account-issuer="https://kubernetes.default.svc.cluster.local" \
+  --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
+  --service-cluster-ip-range=10.0.0.0/24 \
+  --endpoint-reconciler-type=none \
+  --profiling=false
+wait_for kube-apiserver "$UP_TIMEOUT" api "$SERVER/readyz"
+log "kube-apiserver ready at $SERVER"
+
+# ---- controller-manager, scheduler -------------------------------------------------------
+start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+  --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$STATE/pki/kcm-certdir" \
+  --leader-elect=false --profiling=false \
+  --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
+  --service-cluster-ip-range=10.0.0.0/24 --allocate-node-cidrs=false
+start kube-scheduler "$K8S_BIN/kube-scheduler" \
+  --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+  --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --cert-dir="$STATE/pki/sched-certdir" \
+  --leader-elect=false --profiling=false
+healthz() { curl -sSfk --max-time 2 "https://127.0.0.1:$1/healthz"; }
+wait_for kube-controller-manager 60 healthz "$KCM_PORT"
+wait_for kube-scheduler 60 healthz "$SCHED_PORT"
+
+# ---- kwok -------------------------------------------------------------------------------------
+# kwok v0.8 applies no default stages: pass node-initialize, node heartbeat with lease,
+# pod-ready, pod-complete and pod-delete from its module's kustomize/stage/.
+S="$KWOK_DIR/stage"
+STAGES="$STATE/kwok-stages.yaml"
+: >"$STAGES"
+for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+         pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  [ -f "$S/$f" ] || die "kwok stage $S/$f missing (rerun build.sh after deleting $KWOK_BIN/kwok)"
+  { echo "---"; cat "$S/$f"; } >>"$STAGES"
+done
+start kwok "$KWOK_BIN/kwok" --kubeconfig="$KUBECONFIG_FILE" --config="$STAGES" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --node-lease-duration-seconds=40 --node-ip=127.0.0.1 --node-port="$KWOK_PORT" \
+  --server-address="127.0.0.1:$KWOK_PORT" --cidr=10.244.0.1/16
+
+# ---- fake GPU node pools ---------------------------------------------------------------------
+node_json() { # name pool gpus
+  cat <<EOF
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1",
+ "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
+ "labels":{"voicectl.dev/pool":"$2","kubernetes.io/hostname":"$1","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok","node.kubernetes.io/instance-type":"$2"}},
+ "spec":{},
+ "status":{"capacity":{"cpu":"32","memory":"256Gi","pods":"110","nvidia.com/gpu":"$3"},
+           "allocatable":{"cpu":"32","memory":"256Gi","pods":"110","nvidia.com/gpu":"$3"},
+           "nodeInfo":{"architecture":"amd64","operatingSystem":"linux","kubeletVersion":"fake","kubeProxyVersion":"fake"}}}
+EOF
+}
+NODES=()
+for i in $(seq 0 $((H100_NODES - 1))); do NODES+=("h100-$i:h100:8"); done
+for i in $(seq 0 $((L4_NODES - 1))); do NODES+=("l4-$i:l4:1"); done
+for spec in "${NODES[@]}"; do
+  IFS=: read -r name pool gpus <<<"$spec"
+  node_json "$name" "$pool" "$gpus" | api -X POST -H 'Content-Type: application/json' --data-binary @- \
+    "$SERVER/api/v1/nodes" >/dev/null || die "creating node $name failed"
+done
+log "created ${#NODES[@]} nodes (pool h100: $H100_NODES x 8 GPU, pool l4: $L4_NODES x 1 GPU)"
+
+ready_count() {
+  api "$SERVER/api/v1/nodes?labelSelector=voicectl.dev/pool" | python3 -c '
+import json,sys
+items=json.load(sys.stdin)["items"]
+print(sum(1 for n in items if any(c["type"]=="Ready" and c["status"]=="True" for c in n.get("status",{}).get("conditions",[]))))'
+}
+all_ready() { [ "$(ready_count)" = "${#NODES[@]}" ]; }
+wait_for kwok "$UP_TIMEOUT" all_ready
+# The node lifecycle controller removes the not-ready taint shortly after Ready; wait for that too,
+# so the first pods of a test are not rejected.
+no_taints() { ! api "$SERVER/api/v1/nodes?labelSelector=voicectl.dev/pool" | grep -q 'node.kubernetes.io/not-ready'; }
+wait_for kube-controller-manager 60 no_taints
+# The default ServiceAccount must exist before pods can be created in a namespace.
+wait_for kube-controller-manager 60 api "$SERVER/api/v1/namespaces/default/serviceaccounts/default"
+log "all ${#NODES[@]} nodes Ready"
+
+cat >"$STATE/env" <<EOF
+export KUBECONFIG=$KUBECONFIG_FILE
+export VOICECTL_CLUSTER_STATE=$STATE
+export VOICECTL_CLUSTER_SERVER=$SERVER
+export VOICECTL_CLUSTER_CA=$P/ca.crt
+export VOICECTL_CLUSTER_CLIENT_CERT=$P/admin.crt
+export VOICECTL_CLUSTER_CLIENT_KEY=$P/admin.key
+export VOICECTL_ETCD_ENDPOINT=http://127.0.0.1:$ETCD_PORT
+export PATH=$K8S_BIN:\$PATH
+EOF
+cp "$STATE/env" "$RUN_DIR/env"
+ok=1
+log "cluster up; source $RUN_DIR/env   (stop with test/cluster/down.sh)"
+echo "$KUBECONFIG_FILE"
