@@ -130,14 +130,14 @@ const key = (metric: string, slice: SliceLabels) => `${metric}\u0001${sliceKey(s
 export function addLook(plan: JudgePlan, state: OnlineState, look: Look): OnlineState {
   const increments = rollUp(plan, look);
   const tests: Record<string, OnlineTest> = { ...state.tests };
-  const created: { k: string; metric: PlannedMetric; slice: SliceLabels }[] = [];
+  const created: { k: string; metric: PlannedMetric; inc: SliceIncrement }[] = [];
   for (const inc of increments) {
     const metric = plan.metrics[inc.metricIndex]!;
     if (look.unavailable?.[metric.spec.name] !== undefined) continue; // a gap teaches nothing
     const k = key(metric.spec.name, inc.slice);
     const existing = tests[k];
     if (existing) tests[k] = { ...existing, test: updateTest(existing.test, inc, String(look.canaryWeight)) };
-    else created.push({ k, metric, slice: inc.slice });
+    else created.push({ k, metric, inc });
   }
 
   // Alpha for new tests: the first look declares its tests; later ones spend from the reserve.
@@ -156,13 +156,12 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
     const testLevel = first
       ? testAlpha({ alpha, declaredTests: declared[family] })
       : testAlpha({ alpha, declaredTests: declared[family] }, ++late[family]);
-    const inc = increments.find((i) => key(plan.metrics[i.metricIndex]!.spec.name, i.slice) === c.k)!;
     tests[c.k] = {
       metric: c.metric.spec.name,
-      slice: c.slice,
+      slice: c.inc.slice,
       critical: c.metric.spec.critical,
       alpha: testLevel,
-      test: updateTest(emptyTest(c.metric), inc, String(look.canaryWeight)),
+      test: updateTest(emptyTest(c.metric), c.inc, String(look.canaryWeight)),
     };
   }
   return { tests, declared, late, looks: state.looks + 1 };
