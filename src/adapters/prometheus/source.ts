@@ -198,21 +198,35 @@ export class PrometheusLookSource {
     const labels = this.sliceLabels(metric);
     const groupKey = (s: Sample) =>
       JSON.stringify([s.labels["version"] ?? "", ...labels.map((l) => s.labels[l] ?? "")]);
-    const groups = new Map<string, { arm: "baseline" | "canary"; labels: Record<string, string> }>();
-    for (const s of Object.values(results).flat()) {
-      const v = s.labels["version"];
-      const arm = v === this.options.stable ? "baseline" : v === this.options.canary ? "canary" : null;
-      if (!arm) continue;
-      const cellLabels: Record<string, string> = {};
-      for (const l of labels) if (s.labels[l]) cellLabels[l] = s.labels[l]!;
-      groups.set(groupKey(s), { arm, labels: cellLabels });
+    // One pass over every sample: each lands in its (version, slice) group under its query's role.
+    const groups = new Map<
+      string,
+      { arm: "baseline" | "canary"; labels: Record<string, string>; byRole: Map<string, Sample[]> }
+    >();
+    for (const [role, samples] of Object.entries(results)) {
+      for (const s of samples) {
+        const v = s.labels["version"];
+        const arm = v === this.options.stable ? "baseline" : v === this.options.canary ? "canary" : null;
+        if (!arm) continue;
+        const k = groupKey(s);
+        let g = groups.get(k);
+        if (!g) {
+          const cellLabels: Record<string, string> = {};
+          for (const l of labels) if (s.labels[l]) cellLabels[l] = s.labels[l]!;
+          g = { arm, labels: cellLabels, byRole: new Map() };
+          groups.set(k, g);
+        }
+        const list = g.byRole.get(role);
+        if (list) list.push(s);
+        else g.byRole.set(role, [s]);
+      }
     }
     const scale = sourceOf(metric)!.scale ?? 1;
     const out: { arm: "baseline" | "canary"; labels: Record<string, string>; batch: MetricBatch }[] = [];
-    for (const [k, g] of groups) {
-      const mine = (role: string) => (results[role] ?? []).filter((s) => groupKey(s) === k);
+    for (const g of groups.values()) {
+      const mine = (role: string): readonly Sample[] => g.byRole.get(role) ?? [];
       const batch = metric.kind === "rate" ? rateBatch(mine) : histogramBatch(metric, mine, scale);
-      if (batch) out.push({ ...g, batch });
+      if (batch) out.push({ arm: g.arm, labels: g.labels, batch });
     }
     return out;
   }
