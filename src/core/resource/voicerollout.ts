@@ -1,0 +1,214 @@
+// The VoiceRollout and VoiceRolloutCommand custom resources (group voicectl.dev, version v1alpha1), as zod
+// schemas. The CRD manifests in charts/voicectl/crds/ are generated from these (scripts/gen-crds.ts), so the
+// API server refuses what the operator could not run, with the same field paths.
+//
+// Commands (approve, abort, promote, retry) are objects of their own rather than edits of the rollout: who
+// may create one for which action is Kubernetes RBAC's decision (custom verbs on voicerollouts, checked by a
+// ValidatingAdmissionPolicy that also pins spec.user to the authenticated user), and the operator applies
+// each one exactly once, recording it in the rollout's status history.
+import { z } from "zod";
+import { API_VERSION } from "../policy/schema.js";
+import { durationSchema, stepsSchema } from "../rollout/plan.js";
+
+export const GROUP = "voicectl.dev";
+export const VERSION = "v1alpha1";
+export { API_VERSION };
+export const ROLLOUT_KIND = "VoiceRollout";
+export const ROLLOUT_PLURAL = "voicerollouts";
+export const COMMAND_KIND = "VoiceRolloutCommand";
+export const COMMAND_PLURAL = "voicerolloutcommands";
+export const POLICY_PLURAL = "rolloutpolicies";
+
+const dnsName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "expected a lowercase DNS name such as tts-canary");
+
+const versionSpecSchema = z.strictObject({
+  deployment: dnsName.describe("The Deployment that runs this version."),
+  version: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The `version` label its metrics carry (docs/metrics.md); defaults to the Deployment's name."),
+  service: dnsName
+    .optional()
+    .describe(
+      "The Service the route's backendRef names for this version; defaults to the Deployment's name.",
+    ),
+});
+
+export const gatewayApiTrafficSchema = z.strictObject({
+  httpRoute: dnsName.describe(
+    "The HTTPRoute, in the rollout's namespace, whose backend weights voicectl sets.",
+  ),
+});
+
+export const trafficSchema = z.strictObject({
+  gatewayAPI: gatewayApiTrafficSchema.describe("Route through Gateway API HTTPRoute backend weights."),
+});
+
+export const nodePoolSchema = z.strictObject({
+  name: z.string().min(1).describe("The pool's name: nodes carry the label voicectl.dev/pool=NAME."),
+  gpusPerReplica: z.number().int().min(0).default(1).describe("nvidia.com/gpu each replica requests."),
+  pricePerGPUHour: z.number().min(0).optional().describe("What one GPU hour costs, for the cost metric."),
+});
+
+export const voiceRolloutSpecSchema = z.strictObject({
+  stable: versionSpecSchema.describe("The version serving today."),
+  canary: versionSpecSchema
+    .extend({
+      replicas: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe("Replicas to scale the canary to before it takes traffic; defaults to the Deployment's."),
+    })
+    .describe("The new version."),
+  policyRef: z
+    .strictObject({ name: dnsName.describe("A RolloutPolicy in the rollout's namespace.") })
+    .describe("The policy that judges the canary."),
+  traffic: trafficSchema.describe("How traffic is split between stable and canary."),
+  nodePool: nodePoolSchema.optional().describe("The GPU node pool the canary runs on."),
+  analysis: z
+    .strictObject({
+      interval: durationSchema.default("1m").describe("How often a look is taken while analysing."),
+    })
+    .default({ interval: "1m" })
+    .describe("Online analysis settings."),
+  rollback: z
+    .strictObject({
+      scaleDownDelay: durationSchema
+        .default("30s")
+        .describe("After a rollback, wait this long before scaling the canary to zero."),
+    })
+    .default({ scaleDownDelay: "30s" }),
+  steps: stepsSchema.describe("The plan: setWeight, pause and analysis steps, in order."),
+});
+
+export type VoiceRolloutSpec = z.infer<typeof voiceRolloutSpecSchema>;
+
+export const commandActionSchema = z.enum(["approve", "abort", "promote", "retry"]);
+export type CommandAction = z.infer<typeof commandActionSchema>;
+
+export const voiceRolloutCommandSpecSchema = z.strictObject({
+  rollout: dnsName.describe("The VoiceRollout, in the same namespace, this command is for."),
+  action: commandActionSchema.describe("approve a paused step, abort (roll back), promote a step, or retry."),
+  reason: z.string().min(1).max(1024).describe("Why: recorded in the rollout's history and Events."),
+  user: z
+    .string()
+    .min(1)
+    .describe("Who asked; must be the authenticated user creating it (an admission policy checks)."),
+  full: z
+    .boolean()
+    .default(false)
+    .describe("For promote: skip every remaining step, not just the current one."),
+});
+
+export type VoiceRolloutCommandSpec = z.infer<typeof voiceRolloutCommandSpecSchema>;
+
+/** A finding as status shows it: enough to act on (which slice, which metric, values, budget), no payloads. */
+export const statusFindingSchema = z.strictObject({
+  metric: z.string(),
+  slice: z.record(z.string(), z.string()),
+  verdict: z.enum(["pass", "fail", "inconclusive", "nodata"]),
+  critical: z.boolean(),
+  baseline: z.number().nullable().optional(),
+  canary: z.number().nullable().optional(),
+  allowed: z.number().nullable().optional(),
+  worsening: z.number().nullable().optional(),
+  samples: z.strictObject({ baseline: z.number(), canary: z.number() }).optional(),
+  reason: z.string(),
+});
+
+export const conditionSchema = z.strictObject({
+  type: z.string(),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string(),
+  message: z.string(),
+  lastTransitionTime: z.string(),
+  observedGeneration: z.number().int().optional(),
+});
+
+export const historyEntrySchema = z.strictObject({
+  action: commandActionSchema,
+  user: z.string(),
+  at: z.string().describe("RFC 3339."),
+  reason: z.string(),
+  step: z.number().int().describe("The step index the command applied to."),
+  command: z.string().optional().describe("The VoiceRolloutCommand's name, so it is applied once."),
+});
+
+export const voiceRolloutStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  phase: z.enum(["Progressing", "Paused", "Promoted", "RolledBack", "Failed"]).optional(),
+  canaryWeight: z.number().int().min(0).max(100).optional(),
+  currentStepIndex: z.number().int().min(0).optional(),
+  stepStartedAt: z.string().optional(),
+  message: z.string().optional(),
+  pause: z
+    .strictObject({
+      kind: z.enum(["approval", "analysis", "duration"]),
+      reason: z.string(),
+      since: z.string(),
+    })
+    .nullable()
+    .optional(),
+  conditions: z.array(conditionSchema).optional(),
+  lastDecision: z
+    .strictObject({
+      decision: z.enum(["promote", "pause", "rollback"]),
+      at: z.string(),
+      summary: z.string(),
+      findings: z.array(statusFindingSchema).describe("The findings that did not pass (at most 20)."),
+    })
+    .nullable()
+    .optional(),
+  history: z.array(historyEntrySchema).optional(),
+  analysis: z
+    .strictObject({
+      looks: z.number().int(),
+      lastLookAt: z.string().optional(),
+      configMap: z.string().optional().describe("Where the analysis state is kept between looks."),
+      restarts: z.number().int().optional().describe("Times the analysis had to start again from zero."),
+    })
+    .optional(),
+  canaryScaledDownAt: z.string().optional(),
+});
+
+export type VoiceRolloutStatus = z.infer<typeof voiceRolloutStatusSchema>;
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid?: string | undefined;
+  readonly generation?: number | undefined;
+  readonly resourceVersion?: string | undefined;
+  readonly creationTimestamp?: string | undefined;
+}
+
+export interface VoiceRollout {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: typeof ROLLOUT_KIND;
+  readonly metadata: ObjectMeta;
+  readonly spec: VoiceRolloutSpec;
+  readonly status?: VoiceRolloutStatus | undefined;
+}
+
+export interface VoiceRolloutCommand {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: typeof COMMAND_KIND;
+  readonly metadata: ObjectMeta;
+  readonly spec: VoiceRolloutCommandSpec;
+  readonly status?: { readonly appliedAt?: string; readonly result?: string } | undefined;
+}
+
+/** The version label and Service of one side, with their defaults applied. */
+export function versionOf(v: { deployment: string; version?: string | undefined }): string {
+  return v.version ?? v.deployment;
+}
+export function serviceOf(v: { deployment: string; service?: string | undefined }): string {
+  return v.service ?? v.deployment;
+}
