@@ -6,6 +6,7 @@
 #   kube-apiserver, kube-controller-manager,  k8s.io/kubernetes/cmd/...
 #   kube-scheduler, kubectl
 #   kwok (+ its stage manifests)              sigs.k8s.io/kwok/cmd/kwok
+#   gateway-api (standard-channel CRDs)       sigs.k8s.io/gateway-api config/crd/standard/
 #
 # Idempotent: a binary already in the cache for its version is skipped.
 # Usage: test/cluster/build.sh [component...]   (default: all; names as in the list above)
@@ -18,7 +19,7 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 command -v go >/dev/null || { echo "build.sh: go toolchain not found" >&2; exit 1; }
 
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok gateway-api)
 TIMES_LOG="$CLUSTER_CACHE/build-times.log"
 mkdir -p "$CLUSTER_CACHE" "$K8S_BIN" "$ETCD_BIN" "$KWOK_BIN"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/voicectl-build.XXXXXX")"
@@ -26,7 +27,8 @@ trap 'rm -rf "$WORK"' EXIT
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-# timed NAME OUT CMD... : run CMD (which must produce OUT) unless OUT exists; record seconds.
+# timed NAME OUT CMD... : run CMD (which must produce OUT, a binary or a directory) unless OUT exists;
+# record seconds.
 timed() {
   local name=$1 out=$2; shift 2
   if [ -x "$out" ]; then log "$name: cached at $out"; return 0; fi
@@ -121,13 +123,33 @@ build_kwok() {
   mv "$KWOK_BIN/kwok.tmp" "$KWOK_BIN/kwok"
 }
 
+# ---- Gateway API CRDs ------------------------------------------------------------
+# Nothing to build: the module zip carries the manifests. Only the CustomResourceDefinitions are kept; the
+# channel's safe-upgrades admission policy guards upgrades of long-lived clusters, not fresh test ones.
+fetch_gateway_api() {
+  cd "$WORK"
+  local dir tmp="$GATEWAY_API_CRDS.tmp" n=0
+  dir="$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$dir/config/crd/standard" ] || { echo "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION has no config/crd/standard" >&2; exit 1; }
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  for f in "$dir"/config/crd/standard/*.yaml; do
+    grep -q '^kind: CustomResourceDefinition$' "$f" || continue
+    cp "$f" "$tmp/"; n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || { echo "no CRDs in $dir/config/crd/standard" >&2; exit 1; }
+  chmod -R u+w "$tmp"
+  rm -rf "$GATEWAY_API_CRDS"; mv "$tmp" "$GATEWAY_API_CRDS"
+  log "gateway-api: $n CRDs"
+}
+
 for c in "${WANT[@]}"; do
   case "$c" in
     etcd) timed etcd "$ETCD_BIN/etcd" build_etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) timed "$c" "$K8S_BIN/$c" build_k8s "$c" ;;
     kwok) timed kwok "$KWOK_BIN/kwok" build_kwok ;;
+    gateway-api) timed gateway-api "$GATEWAY_API_CRDS" fetch_gateway_api ;;
     *) echo "build.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done
-log "binaries: $ETCD_BIN  $K8S_BIN  $KWOK_BIN"
+log "binaries: $ETCD_BIN  $K8S_BIN  $KWOK_BIN  (Gateway API CRDs: $GATEWAY_API_CRDS)"
 log "cache size: $(du -sh "$CLUSTER_CACHE" | cut -f1) (plus Go module/build caches: $(go env GOMODCACHE), $(go env GOCACHE))"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a real Kubernetes control plane on 127.0.0.1, with kwok simulating fake GPU nodes.
 #
-#   etcd -> kube-apiserver -> kube-controller-manager + kube-scheduler -> kwok -> fake nodes
+#   etcd -> kube-apiserver (+ Gateway API CRDs) -> kube-controller-manager + kube-scheduler -> kwok -> fake nodes
 #
 # Binaries come from the cache filled by build.sh (run it first; up.sh runs it if anything is missing).
 # State (certs, etcd data, logs, kubeconfig) goes to a fresh temp dir; its path is recorded in
@@ -9,7 +9,8 @@
 # $VOICECTL_CLUSTER_RUN/env holds KUBECONFIG=... and friends for `source`.
 # Prints the admin kubeconfig path as the last line of stdout.
 #
-# Env: H100_NODES (4), L4_NODES (8), UP_TIMEOUT seconds (120).
+# Env: H100_NODES (4), L4_NODES (8), UP_TIMEOUT seconds (120), GATEWAY_API (1; 0 skips its CRDs),
+#      GATEWAY_API_KINDS (plurals of the Gateway API CRDs to install, default the ones voicectl uses; "all").
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.sh
@@ -19,6 +20,10 @@ RUN_DIR="${VOICECTL_CLUSTER_RUN:-${XDG_RUNTIME_DIR:-/tmp}/voicectl-cluster}"
 H100_NODES="${H100_NODES:-4}"
 L4_NODES="${L4_NODES:-8}"
 UP_TIMEOUT="${UP_TIMEOUT:-120}"
+GATEWAY_API="${GATEWAY_API:-1}"
+# HTTPRoute and what it attaches to. The other standard kinds (GRPCRoute, TLSRoute, ...) carry hundreds of
+# CEL rules the API server compiles at install: several seconds on 2 busy cores that voicectl does not need.
+GATEWAY_API_KINDS="${GATEWAY_API_KINDS:-gatewayclasses gateways httproutes referencegrants}"
 
 log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -34,6 +39,10 @@ for b in "$ETCD_BIN/etcd" "$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-ma
     break
   fi
 done
+if [ "$GATEWAY_API" != 0 ] && [ ! -d "$GATEWAY_API_CRDS" ]; then
+  log "missing $GATEWAY_API_CRDS: running build.sh gateway-api"
+  "$HERE/build.sh" gateway-api >&2
+fi
 command -v openssl >/dev/null || die "openssl is required"
 command -v curl >/dev/null || die "curl is required"
 
@@ -150,6 +159,31 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
 wait_for kube-apiserver "$UP_TIMEOUT" api "$SERVER/readyz"
 log "kube-apiserver ready at $SERVER"
 
+# ---- Gateway API CRDs (standard channel, cached by build.sh) --------------------------------
+# Posted in the background while the rest starts (a few seconds of API server work), checked at the end.
+GATEWAY_CRD_NAMES=()
+GATEWAY_POST_PID=
+if [ "$GATEWAY_API" != 0 ]; then
+  GATEWAY_FILES=()
+  for f in "$GATEWAY_API_CRDS"/*.yaml; do
+    base="${f##*/}"; base="${base%.yaml}"          # gateway.networking.k8s.io_httproutes
+    plural="${base#*_}"
+    [ "$GATEWAY_API_KINDS" = all ] || [[ " $GATEWAY_API_KINDS " == *" $plural "* ]] || continue
+    GATEWAY_FILES+=("$f")
+    GATEWAY_CRD_NAMES+=("$plural.${base%%_*}")     # httproutes.gateway.networking.k8s.io
+  done
+  [ ${#GATEWAY_FILES[@]} -gt 0 ] || die "no Gateway API CRD in $GATEWAY_API_CRDS matches GATEWAY_API_KINDS=$GATEWAY_API_KINDS"
+  (
+    for f in "${GATEWAY_FILES[@]}"; do
+      # Creating HTTPRoute's CRD compiles ~200 CEL rules: allow more than api()'s 5 s on a busy machine.
+      api --max-time 120 -X POST -H 'Content-Type: application/yaml' --data-binary "@$f" \
+        "$SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions" >/dev/null 2>>"$STATE/logs/gateway-api-crds.log" \
+        || { echo "POST $f failed" >>"$STATE/logs/gateway-api-crds.log"; exit 1; }
+    done
+  ) &
+  GATEWAY_POST_PID=$!
+fi
+
 # ---- controller-manager, scheduler -------------------------------------------------------
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
@@ -218,6 +252,20 @@ wait_for kube-controller-manager 60 no_taints
 # The default ServiceAccount must exist before pods can be created in a namespace.
 wait_for kube-controller-manager 60 api "$SERVER/api/v1/namespaces/default/serviceaccounts/default"
 log "all ${#NODES[@]} nodes Ready"
+
+crds_established() {
+  api "$SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions" | python3 -c '
+import json,sys
+want=set(sys.argv[1:])
+ok={c["metadata"]["name"] for c in json.load(sys.stdin)["items"]
+    if any(x["type"]=="Established" and x["status"]=="True" for x in c.get("status",{}).get("conditions",[]))}
+sys.exit(0 if want <= ok else 1)' "${GATEWAY_CRD_NAMES[@]}"
+}
+if [ -n "$GATEWAY_POST_PID" ]; then
+  wait "$GATEWAY_POST_PID" || die "installing the Gateway API CRDs failed: $(cat "$STATE/logs/gateway-api-crds.log")"
+  wait_for kube-apiserver 60 crds_established
+  log "Gateway API CRDs established (${#GATEWAY_CRD_NAMES[@]})"
+fi
 
 cat >"$STATE/env" <<EOF
 export KUBECONFIG=$KUBECONFIG_FILE
