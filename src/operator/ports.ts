@@ -66,12 +66,20 @@ export interface AnalysisStateStore {
   load(rollout: VoiceRollout): Promise<StoredAnalysis | null>;
   save(rollout: VoiceRollout, stored: StoredAnalysis): Promise<void>;
   remove(rollout: VoiceRollout): Promise<void>;
+  /** Where the state is kept (a ConfigMap's name, say), shown in status.analysis.configMap. */
+  location?(rollout: VoiceRollout): string;
 }
 
 export interface StoredAnalysis {
   readonly state: OnlineState;
   /** When the last look ended (ms since the epoch): the next look starts here. */
   readonly lastLookAt: number;
+  /**
+   * Metrics the latest look could not read, with why. Kept so the findings between two looks are the same
+   * as at the look itself: those metrics stay nodata until a look reads them again (missing data never
+   * promotes).
+   */
+  readonly unavailable?: Readonly<Record<string, string>> | undefined;
 }
 
 /** One look of live traffic between two instants, for one rollout. */

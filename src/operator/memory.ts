@@ -1,0 +1,376 @@
+// In-memory implementations of every port, for the reconciler's and the controller's unit tests. They keep
+// the properties the reconciler relies on: resourceVersion with real optimistic-concurrency conflicts, a
+// router that writes only when the weight changes (and records each write), deep copies in and out so no
+// test aliases stored objects. Failures are injected per call (failNext) to play a crash at any point.
+import type { Policy } from "../core/policy/schema.js";
+import type { VoiceRollout, VoiceRolloutCommand, VoiceRolloutStatus } from "../core/resource/voicerollout.js";
+import type { Look } from "../core/analysis/look.js";
+import {
+  ConflictError,
+  type AnalysisStateStore,
+  type Clock,
+  type DeploymentState,
+  type EventRecorder,
+  type LookSource,
+  type MetricsSources,
+  type PolicyLookup,
+  type PolicyStore,
+  type Ports,
+  type RolloutRef,
+  type RolloutStore,
+  type StoredAnalysis,
+  type TrafficRouter,
+  type Workloads,
+} from "./ports.js";
+import type { Timers } from "./queue.js";
+
+const keyOf = (ref: RolloutRef) => `${ref.namespace}/${ref.name}`;
+const refOf = (r: { metadata: { namespace: string; name: string } }): RolloutRef => ({
+  namespace: r.metadata.namespace,
+  name: r.metadata.name,
+});
+
+/** An injected failure: the next `count` calls of one operation throw this error. */
+class Faults {
+  private readonly pending = new Map<string, Error[]>();
+  failNext(operation: string, error: Error = new Error(`injected ${operation} failure`), count = 1): void {
+    const list = this.pending.get(operation) ?? [];
+    for (let i = 0; i < count; i++) list.push(error);
+    this.pending.set(operation, list);
+  }
+  check(operation: string): void {
+    const error = this.pending.get(operation)?.shift();
+    if (error) throw error;
+  }
+}
+
+/** A clock the test moves by hand, which also fires the queue's timers in time order. */
+export class ManualClock implements Clock, Timers {
+  private timers: { at: number; seq: number; fn: () => void }[] = [];
+  private seq = 0;
+  constructor(private current = Date.UTC(2026, 0, 15, 9, 0, 0)) {}
+  now(): number {
+    return this.current;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const t = { at: this.current + Math.max(0, ms), seq: this.seq++, fn };
+    this.timers.push(t);
+    return t;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t !== handle);
+  }
+  /** Moves time forward, firing every timer due on the way, each at its own time. */
+  advance(ms: number): void {
+    const end = this.current + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.current = Math.max(this.current, due.at);
+      due.fn();
+    }
+    this.current = end;
+  }
+  get pendingTimers(): number {
+    return this.timers.length;
+  }
+}
+
+export class MemoryRolloutStore implements RolloutStore {
+  readonly faults = new Faults();
+  private readonly rollouts = new Map<string, VoiceRollout>();
+  private readonly commands: VoiceRolloutCommand[] = [];
+  private version = 1;
+  statusWrites = 0;
+
+  put(rollout: VoiceRollout): VoiceRollout {
+    const before = this.rollouts.get(keyOf(refOf(rollout)));
+    const stored: VoiceRollout = structuredClone({
+      ...rollout,
+      metadata: {
+        ...rollout.metadata,
+        generation: rollout.metadata.generation ?? (before?.metadata.generation ?? 0) + 1,
+        resourceVersion: String(++this.version),
+      },
+    });
+    this.rollouts.set(keyOf(refOf(rollout)), stored);
+    return structuredClone(stored);
+  }
+
+  /** Another writer touches the rollout (kubectl, a second operator): its resourceVersion moves on. */
+  touch(ref: RolloutRef): void {
+    const r = this.rollouts.get(keyOf(ref));
+    if (!r) throw new Error(`no rollout ${keyOf(ref)}`);
+    this.rollouts.set(keyOf(ref), {
+      ...r,
+      metadata: { ...r.metadata, resourceVersion: String(++this.version) },
+    });
+  }
+
+  delete(ref: RolloutRef): void {
+    this.rollouts.delete(keyOf(ref));
+  }
+
+  peek(ref: RolloutRef): VoiceRollout | undefined {
+    const r = this.rollouts.get(keyOf(ref));
+    return r ? structuredClone(r) : undefined;
+  }
+
+  async get(ref: RolloutRef): Promise<VoiceRollout | null> {
+    this.faults.check("get");
+    const r = this.rollouts.get(keyOf(ref));
+    return r ? structuredClone(r) : null;
+  }
+
+  async updateStatus(rollout: VoiceRollout, status: VoiceRolloutStatus): Promise<VoiceRollout> {
+    this.faults.check("updateStatus");
+    const ref = refOf(rollout);
+    const current = this.rollouts.get(keyOf(ref));
+    if (!current) throw new Error(`voicerollouts "${ref.name}" not found`);
+    if (current.metadata.resourceVersion !== rollout.metadata.resourceVersion)
+      throw new ConflictError(
+        `the object has been modified (resourceVersion ${rollout.metadata.resourceVersion}, now ${current.metadata.resourceVersion})`,
+      );
+    const stored: VoiceRollout = structuredClone({
+      ...current,
+      metadata: { ...current.metadata, resourceVersion: String(++this.version) },
+      status,
+    });
+    this.rollouts.set(keyOf(ref), stored);
+    this.statusWrites++;
+    return structuredClone(stored);
+  }
+
+  addCommand(
+    namespace: string,
+    name: string,
+    spec: Partial<VoiceRolloutCommand["spec"]> & Pick<VoiceRolloutCommand["spec"], "rollout" | "action">,
+  ): VoiceRolloutCommand {
+    const command: VoiceRolloutCommand = {
+      apiVersion: "voicectl.dev/v1alpha1",
+      kind: "VoiceRolloutCommand",
+      metadata: { namespace, name, resourceVersion: String(++this.version) },
+      spec: { reason: "test", user: "oncall@example.com", full: false, ...spec },
+    };
+    this.commands.push(command);
+    return structuredClone(command);
+  }
+
+  command(namespace: string, name: string): VoiceRolloutCommand | undefined {
+    const c = this.commands.find((x) => x.metadata.namespace === namespace && x.metadata.name === name);
+    return c ? structuredClone(c) : undefined;
+  }
+
+  async pendingCommands(ref: RolloutRef): Promise<VoiceRolloutCommand[]> {
+    this.faults.check("pendingCommands");
+    return this.commands
+      .filter(
+        (c) => c.metadata.namespace === ref.namespace && c.spec.rollout === ref.name && !c.status?.appliedAt,
+      )
+      .map((c) => structuredClone(c));
+  }
+
+  async markApplied(command: VoiceRolloutCommand, result: string, at: number): Promise<void> {
+    this.faults.check("markApplied");
+    const i = this.commands.findIndex(
+      (c) => c.metadata.namespace === command.metadata.namespace && c.metadata.name === command.metadata.name,
+    );
+    if (i < 0) return;
+    this.commands[i] = { ...this.commands[i]!, status: { appliedAt: new Date(at).toISOString(), result } };
+  }
+}
+
+export class MemoryPolicyStore implements PolicyStore {
+  private readonly policies = new Map<string, PolicyLookup>();
+  set(ref: RolloutRef, policy: Policy): void {
+    this.policies.set(keyOf(ref), { policy: structuredClone(policy) });
+  }
+  /** The policy exists but cannot be used (the message names the field). */
+  setInvalid(ref: RolloutRef, error: string): void {
+    this.policies.set(keyOf(ref), { error });
+  }
+  delete(ref: RolloutRef): void {
+    this.policies.delete(keyOf(ref));
+  }
+  async get(ref: RolloutRef): Promise<PolicyLookup> {
+    return (
+      this.policies.get(keyOf(ref)) ?? {
+        error: `RolloutPolicy ${ref.namespace}/${ref.name} not found`,
+      }
+    );
+  }
+}
+
+interface MemoryDeployment {
+  replicas: number;
+  readyReplicas: number;
+  gpusPerReplica: number;
+}
+
+export class MemoryWorkloads implements Workloads {
+  readonly faults = new Faults();
+  private readonly deployments = new Map<string, MemoryDeployment>();
+  /** Every scale call that changed spec.replicas, in order. */
+  readonly scales: { name: string; replicas: number }[] = [];
+
+  set(ref: RolloutRef, d: Partial<MemoryDeployment> & { replicas: number }): void {
+    this.deployments.set(keyOf(ref), { readyReplicas: 0, gpusPerReplica: 1, ...d });
+  }
+  /** Readiness is the test's to set: a cold GPU model is ready when the test says so. */
+  setReady(ref: RolloutRef, readyReplicas: number): void {
+    const d = this.deployments.get(keyOf(ref));
+    if (!d) throw new Error(`no deployment ${keyOf(ref)}`);
+    d.readyReplicas = readyReplicas;
+  }
+  delete(ref: RolloutRef): void {
+    this.deployments.delete(keyOf(ref));
+  }
+  replicasOf(ref: RolloutRef): number | undefined {
+    return this.deployments.get(keyOf(ref))?.replicas;
+  }
+  async deployment(ref: RolloutRef): Promise<DeploymentState | null> {
+    this.faults.check("deployment");
+    const d = this.deployments.get(keyOf(ref));
+    return d ? { ...d } : null;
+  }
+  async scale(ref: RolloutRef, replicas: number): Promise<void> {
+    this.faults.check("scale");
+    const d = this.deployments.get(keyOf(ref));
+    if (!d) throw new Error(`deployments "${ref.name}" not found`);
+    if (d.replicas === replicas) return;
+    d.replicas = replicas;
+    d.readyReplicas = Math.min(d.readyReplicas, replicas);
+    this.scales.push({ name: ref.name, replicas });
+  }
+}
+
+export class MemoryRouter implements TrafficRouter {
+  readonly faults = new Faults();
+  private readonly weights = new Map<string, number>();
+  /** Every write that changed a route, in order: a double shift shows up here. */
+  readonly writes: { rollout: string; weight: number }[] = [];
+  calls = 0;
+
+  setWeight(ref: RolloutRef, weight: number): void {
+    this.weights.set(keyOf(ref), weight);
+  }
+  weightOf(ref: RolloutRef): number | undefined {
+    return this.weights.get(keyOf(ref));
+  }
+  async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
+    return this.weights.get(keyOf(refOf(rollout))) ?? null;
+  }
+  async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
+    this.calls++;
+    this.faults.check("setCanaryWeight");
+    const key = keyOf(refOf(rollout));
+    if (this.weights.get(key) === weight) return;
+    this.weights.set(key, weight);
+    this.writes.push({ rollout: key, weight });
+  }
+}
+
+export class MemoryAnalysisStore implements AnalysisStateStore {
+  readonly faults = new Faults();
+  private readonly states = new Map<string, StoredAnalysis>();
+  saves = 0;
+  async load(rollout: VoiceRollout): Promise<StoredAnalysis | null> {
+    const s = this.states.get(keyOf(refOf(rollout)));
+    return s ? structuredClone(s) : null;
+  }
+  async save(rollout: VoiceRollout, stored: StoredAnalysis): Promise<void> {
+    this.faults.check("save");
+    // Through JSON, as a ConfigMap would keep it: what does not survive JSON does not survive a restart.
+    this.states.set(keyOf(refOf(rollout)), JSON.parse(JSON.stringify(stored)) as StoredAnalysis);
+    this.saves++;
+  }
+  async remove(rollout: VoiceRollout): Promise<void> {
+    this.states.delete(keyOf(refOf(rollout)));
+  }
+  location(rollout: VoiceRollout): string {
+    return `${rollout.metadata.name}-analysis`;
+  }
+  /** The state is lost (its ConfigMap deleted, say). */
+  lose(ref: RolloutRef): void {
+    this.states.delete(keyOf(ref));
+  }
+  has(ref: RolloutRef): boolean {
+    return this.states.has(keyOf(ref));
+  }
+  peek(ref: RolloutRef): StoredAnalysis | undefined {
+    return this.states.get(keyOf(ref));
+  }
+}
+
+/** Looks from a script: a function of the window and weight, or an error to throw. */
+export type LookScript = (fromMs: number, toMs: number, canaryWeight: number) => Look;
+
+export class ScriptedMetrics implements MetricsSources {
+  /** Every look asked for, in order. */
+  readonly looks: { from: number; to: number; weight: number }[] = [];
+  private failures = 0;
+  constructor(public script: LookScript) {}
+  /** The next `count` looks fail as an unreachable Prometheus would. */
+  failNext(count = 1): void {
+    this.failures += count;
+  }
+  for(_rollout: VoiceRollout, _policy: Policy): LookSource {
+    return {
+      look: async (from, to, weight) => {
+        this.looks.push({ from, to, weight });
+        if (this.failures > 0) {
+          this.failures--;
+          throw new Error("prometheus: connection refused");
+        }
+        return this.script(from, to, weight);
+      },
+    };
+  }
+}
+
+export interface RecordedEvent {
+  readonly rollout: string;
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+}
+
+export class MemoryEvents implements EventRecorder {
+  readonly events: RecordedEvent[] = [];
+  async record(
+    rollout: VoiceRollout,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    this.events.push({ rollout: keyOf(refOf(rollout)), type, reason, message });
+  }
+  reasons(): string[] {
+    return this.events.map((e) => e.reason);
+  }
+}
+
+export interface MemoryPorts extends Ports {
+  readonly rollouts: MemoryRolloutStore;
+  readonly policies: MemoryPolicyStore;
+  readonly workloads: MemoryWorkloads;
+  readonly router: MemoryRouter;
+  readonly analysis: MemoryAnalysisStore;
+  readonly metrics: ScriptedMetrics;
+  readonly events: MemoryEvents;
+  readonly clock: ManualClock;
+}
+
+export function memoryPorts(script: LookScript, clock = new ManualClock()): MemoryPorts {
+  return {
+    rollouts: new MemoryRolloutStore(),
+    policies: new MemoryPolicyStore(),
+    workloads: new MemoryWorkloads(),
+    router: new MemoryRouter(),
+    analysis: new MemoryAnalysisStore(),
+    metrics: new ScriptedMetrics(script),
+    events: new MemoryEvents(),
+    clock,
+  };
+}

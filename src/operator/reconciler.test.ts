@@ -1,0 +1,524 @@
+import { describe, expect, it } from "vitest";
+import { makePolicy, type MetricInput } from "../../test/support/policy.js";
+import type { CellBatch, Look, MetricBatch } from "../core/analysis/look.js";
+import {
+  voiceRolloutSpecSchema,
+  type VoiceRollout,
+  type VoiceRolloutStatus,
+} from "../core/resource/voicerollout.js";
+import { memoryPorts, type MemoryPorts } from "./memory.js";
+import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
+import { reconcile, type ReconcileResult } from "./reconciler.js";
+import { runSimulation } from "../sim/run.js";
+
+const NS = "voice";
+const REF: RolloutRef = { namespace: NS, name: "tts-v42" };
+const CANARY: RolloutRef = { namespace: NS, name: "tts-v42" };
+const STABLE: RolloutRef = { namespace: NS, name: "tts-v41" };
+const POLICY_REF: RolloutRef = { namespace: NS, name: "studio" };
+const MIN = 60_000;
+
+const SIMILARITY: MetricInput = {
+  name: "speaker_similarity",
+  direction: "higherIsBetter",
+  critical: true,
+  budget: { absolute: 0.01 },
+};
+const COST: MetricInput = { name: "cost", tier: "cost", budget: { relative: 0.1 } };
+const POLICY = makePolicy([SIMILARITY, COST], { minSamples: 30, alpha: 0.05 });
+
+/** What the canary does, changed by a test halfway to play a regression. */
+interface Fleet {
+  similarityShift: number;
+  costFactor: number;
+  /** Requests per arm and look. */
+  requests: number;
+}
+
+/** A batch with exactly this mean and standard deviation, so looks are deterministic. */
+function moments(count: number, mean: number, sd: number): MetricBatch {
+  return {
+    kind: "moments",
+    count,
+    sum: count * mean,
+    sumSquares: (count - 1) * sd * sd + count * mean * mean,
+  };
+}
+
+function lookOf(fleet: Fleet, to: number, weight: number): Look {
+  const cell = (arm: "baseline" | "canary"): CellBatch => {
+    const canary = arm === "canary";
+    return {
+      arm,
+      labels: { voice_id: "mia-chen" },
+      metrics: {
+        speaker_similarity: moments(fleet.requests, 0.72 + (canary ? fleet.similarityShift : 0), 0.035),
+        cost: moments(fleet.requests, 0.0001 * (canary ? fleet.costFactor : 1), 0.00001),
+      },
+    };
+  };
+  // No canary traffic at weight 0: the canary arm has no samples.
+  const cells = weight > 0 ? [cell("baseline"), cell("canary")] : [cell("baseline")];
+  return { at: to, canaryWeight: weight, cells };
+}
+
+type StepInput = VoiceRollout["spec"]["steps"][number];
+
+const ANALYSE: StepInput = { analysis: { minDuration: "2m", maxDuration: "10m" } };
+const STEPS: StepInput[] = [{ setWeight: 10 }, ANALYSE, { setWeight: 50 }, ANALYSE];
+
+function rolloutOf(steps: StepInput[]): VoiceRollout {
+  return {
+    apiVersion: "voicectl.dev/v1alpha1",
+    kind: "VoiceRollout",
+    metadata: { namespace: NS, name: REF.name },
+    spec: voiceRolloutSpecSchema.parse({
+      stable: { deployment: STABLE.name },
+      canary: { deployment: CANARY.name, replicas: 2 },
+      policyRef: { name: POLICY_REF.name },
+      traffic: { gatewayAPI: { httpRoute: "tts" } },
+      analysis: { interval: "1m" },
+      rollback: { scaleDownDelay: "5m" },
+      steps,
+    }),
+  };
+}
+
+interface Harness {
+  ports: MemoryPorts;
+  fleet: Fleet;
+  status(): VoiceRolloutStatus;
+  /** One pass, checking after it that the route says what status says. */
+  pass(ports?: Ports): Promise<ReconcileResult>;
+  /** Passes as the controller would run them (clock moved to each requeue) until `done` or `maxMs`. */
+  runUntil(done: (s: VoiceRolloutStatus) => boolean, maxMs?: number): Promise<void>;
+}
+
+function setup(options: { steps?: StepInput[]; ready?: boolean } = {}): Harness {
+  const fleet: Fleet = { similarityShift: 0, costFactor: 1, requests: 2000 };
+  const ports = memoryPorts((_from, to, weight) => lookOf(fleet, to, weight));
+  ports.rollouts.put(rolloutOf(options.steps ?? STEPS));
+  ports.policies.set(POLICY_REF, POLICY);
+  ports.workloads.set(CANARY, { replicas: 0 });
+  ports.workloads.set(STABLE, { replicas: 4, readyReplicas: 4 });
+  ports.router.setWeight(REF, 0);
+  const h: Harness = {
+    ports,
+    fleet,
+    status: () => ports.rollouts.peek(REF)!.status ?? {},
+    async pass(p: Ports = ports) {
+      const r = await reconcile(REF, p);
+      if (!r.conflict) expect(ports.router.weightOf(REF)).toBe(h.status().canaryWeight);
+      // The canary is ready as soon as it is scaled, unless the test plays a cold start.
+      const replicas = ports.workloads.replicasOf(CANARY);
+      if (options.ready !== false && replicas !== undefined) ports.workloads.setReady(CANARY, replicas);
+      return r;
+    },
+    async runUntil(done, maxMs = 60 * MIN) {
+      const end = ports.clock.now() + maxMs;
+      while (ports.clock.now() <= end) {
+        const r = await h.pass();
+        if (done(h.status())) return;
+        expect(r.requeueAfterMs).not.toBeNull();
+        ports.clock.advance(r.requeueAfterMs!);
+      }
+      throw new Error(`not done after ${maxMs / MIN} min: ${JSON.stringify(h.status().message)}`);
+    },
+  };
+  return h;
+}
+
+const phaseIs = (phase: string) => (s: VoiceRolloutStatus) => s.phase === phase;
+const condition = (s: VoiceRolloutStatus, type: string) => s.conditions?.find((c) => c.type === type);
+
+describe("reconcile: promotion", () => {
+  it("promotes step by step, the route following each setWeight once, a look every interval", async () => {
+    const h = setup();
+    await h.runUntil(phaseIs("Promoted"));
+    const s = h.status();
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 50, 100]);
+    expect(h.ports.events.reasons()).toEqual(
+      expect.arrayContaining(["WeightSet", "AnalysisPassed", "Promoted"]),
+    );
+    expect(condition(s, "Completed")).toMatchObject({ status: "True", reason: "Promoted" });
+    expect(condition(s, "Progressing")).toMatchObject({ status: "False" });
+    // Looks tile time: each starts where the last ended, one interval long.
+    const looks = h.ports.metrics.looks;
+    expect(looks.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < looks.length; i++) {
+      expect(looks[i]!.from).toBe(looks[i - 1]!.to);
+      expect(looks[i]!.to - looks[i]!.from).toBe(MIN);
+    }
+    // The analysis is over: its state is dropped, the stable Deployment was never touched.
+    expect(h.ports.analysis.has(REF)).toBe(false);
+    expect(h.ports.workloads.scales.filter((x) => x.name === STABLE.name)).toEqual([]);
+    expect(s.observedGeneration).toBe(1);
+  });
+
+  it("a pass with nothing new writes nothing: no status, no route, no event", async () => {
+    const h = setup();
+    await h.pass();
+    await h.pass();
+    const writes = h.ports.rollouts.statusWrites;
+    const events = h.ports.events.events.length;
+    const routes = h.ports.router.writes.length;
+    await h.pass();
+    expect(h.ports.rollouts.statusWrites).toBe(writes);
+    expect(h.ports.events.events.length).toBe(events);
+    expect(h.ports.router.writes.length).toBe(routes);
+  });
+
+  it("does not raise the weight before the canary's replicas are ready", async () => {
+    const h = setup({ ready: false });
+    const first = await h.pass();
+    expect(h.ports.workloads.scales).toEqual([{ name: CANARY.name, replicas: 2 }]);
+    expect(h.status().canaryWeight).toBe(0);
+    expect(h.status().message).toMatch(/waiting for the canary's replicas to be ready/);
+    // Readiness has no deadline of its own: the pass polls for it.
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(15_000);
+    for (let i = 0; i < 5; i++) {
+      h.ports.clock.advance(first.requeueAfterMs!);
+      await h.pass();
+    }
+    h.ports.workloads.setReady(CANARY, 1);
+    await h.pass();
+    expect(h.status().canaryWeight).toBe(0);
+    expect(h.ports.router.writes).toEqual([]);
+    h.ports.workloads.setReady(CANARY, 2);
+    await h.pass();
+    expect(h.status().canaryWeight).toBe(10);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10]);
+  });
+});
+
+describe("reconcile: rollback and pause", () => {
+  it("a critical failure rolls back: weight 0 at once, canary scaled down only after the delay, stable untouched", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10);
+    h.fleet.similarityShift = -0.05;
+    await h.runUntil(phaseIs("RolledBack"));
+    const s = h.status();
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 0]);
+    expect(condition(s, "Degraded")).toMatchObject({ status: "True", reason: "RolledBack" });
+    expect(s.message).toMatch(/critical regression: .*speaker_similarity/);
+    expect(s.lastDecision?.decision).toBe("rollback");
+    expect(s.lastDecision?.findings[0]).toMatchObject({
+      metric: "speaker_similarity",
+      verdict: "fail",
+      critical: true,
+    });
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(2);
+
+    const rolledBackAt = h.ports.clock.now();
+    h.ports.clock.advance(4 * MIN);
+    const early = await h.pass();
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(2);
+    expect(early.requeueAfterMs).toBe(MIN);
+    h.ports.clock.advance(early.requeueAfterMs!);
+    await h.pass();
+    expect(h.ports.clock.now() - rolledBackAt).toBe(5 * MIN);
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(0);
+    expect(h.status().canaryScaledDownAt).toBe(new Date(h.ports.clock.now()).toISOString());
+    expect(h.ports.events.reasons()).toContain("CanaryScaledDown");
+
+    // Once: later passes neither scale again nor touch the stable version.
+    h.ports.clock.advance(30 * MIN);
+    await h.pass();
+    expect(h.ports.workloads.scales).toEqual([
+      { name: CANARY.name, replicas: 2 },
+      { name: CANARY.name, replicas: 0 },
+    ]);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(4);
+  });
+
+  it("a non-critical failure pauses; approve resumes it; abort rolls it back", async () => {
+    const h = setup();
+    h.fleet.costFactor = 1.5;
+    await h.runUntil(phaseIs("Paused"));
+    expect(h.status().pause).toMatchObject({ kind: "analysis" });
+    expect(h.status().pause?.reason).toMatch(/cost/);
+    expect(condition(h.status(), "Paused")).toMatchObject({ status: "True", reason: "AnalysisHeld" });
+    expect(h.status().canaryWeight).toBe(10);
+
+    h.ports.rollouts.addCommand(NS, "approve-1", {
+      rollout: REF.name,
+      action: "approve",
+      user: "ana@example.com",
+      reason: "cost is known to rise with this build",
+    });
+    await h.pass();
+    // Approved past the analysis, on to 50%, where the same failure pauses again.
+    expect(h.status().canaryWeight).toBe(50);
+    expect(h.status().currentStepIndex).toBe(3);
+    expect(h.status().history).toEqual([
+      expect.objectContaining({ action: "approve", user: "ana@example.com", step: 1, command: "approve-1" }),
+    ]);
+    expect(h.ports.rollouts.command(NS, "approve-1")?.status?.result).toMatch(/applied at step 2/);
+    await h.runUntil(phaseIs("Paused"));
+
+    h.ports.rollouts.addCommand(NS, "abort-1", {
+      rollout: REF.name,
+      action: "abort",
+      user: "ana@example.com",
+      reason: "too expensive after all",
+    });
+    await h.pass();
+    expect(h.status().phase).toBe("RolledBack");
+    expect(h.status().canaryWeight).toBe(0);
+    expect(h.ports.events.events).toContainEqual(
+      expect.objectContaining({ type: "Warning", reason: "Aborted", message: expect.stringMatching(/ana@/) }),
+    );
+    expect(h.status().history?.map((e) => e.command)).toEqual(["approve-1", "abort-1"]);
+  });
+
+  it("a critical failure during an approval pause rolls back", async () => {
+    const h = setup({ steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }] });
+    await h.runUntil(phaseIs("Paused"));
+    expect(h.status().pause?.kind).toBe("approval");
+    expect(condition(h.status(), "Paused")?.reason).toBe("AwaitingApproval");
+    h.fleet.similarityShift = -0.05;
+    await h.runUntil(phaseIs("RolledBack"), 10 * MIN);
+    expect(h.status().pause).toBeNull();
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(condition(h.status(), "Paused")).toMatchObject({ status: "False" });
+  });
+
+  it("the canary Deployment missing fails the rollout; stable keeps all traffic", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10);
+    h.ports.workloads.delete(CANARY);
+    await h.pass();
+    expect(h.status().phase).toBe("Failed");
+    expect(h.status().message).toMatch(/canary Deployment tts-v42 does not exist/);
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(4);
+  });
+});
+
+describe("reconcile: missing evidence never promotes", () => {
+  it.each([
+    ["the metric source is down", (h: Harness) => h.ports.metrics.failNext(1000)],
+    ["no canary samples arrive", (h: Harness) => (h.fleet.requests = 0)],
+    ["too few samples per look", (h: Harness) => (h.fleet.requests = 1)],
+  ])("%s: the analysis step pauses at its maxDuration", async (_name, breakIt) => {
+    const h = setup();
+    breakIt(h);
+    await h.runUntil(phaseIs("Paused"));
+    const s = h.status();
+    expect(s.canaryWeight).toBe(10);
+    expect(s.pause?.reason).toMatch(/ran out of time unsettled/);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10]);
+    expect(s.lastDecision?.findings.every((f) => f.verdict === "nodata")).toBe(true);
+  });
+
+  it("a failed look after passing ones feeds no passing evidence until a look succeeds", async () => {
+    const h = setup({ steps: [{ setWeight: 10 }, { analysis: { minDuration: "5m", maxDuration: "30m" } }] });
+    await h.runUntil((s) => (s.analysis?.looks ?? 0) >= 3);
+    expect(h.status().lastDecision?.decision).toBe("promote");
+    h.ports.metrics.failNext(3);
+    await h.runUntil(
+      (s) => s.lastDecision?.findings[0]?.reason.includes("metric source unavailable") ?? false,
+    );
+    // The step's minDuration passes during the outage without promoting.
+    for (let i = 0; i < 2; i++) {
+      h.ports.clock.advance(MIN);
+      await h.pass();
+      expect(h.status().currentStepIndex).toBe(1);
+      expect(h.status().lastDecision?.decision).toBe("pause");
+    }
+    await h.runUntil(phaseIs("Promoted"));
+  });
+
+  it("an unusable policy pauses naming it, holds approvals, and resumes when it is fixed", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10);
+    h.ports.policies.setInvalid(
+      POLICY_REF,
+      "spec.metrics[1].budget: expected exactly one of absolute or relative",
+    );
+    await h.pass();
+    const s = h.status();
+    expect(s.phase).toBe("Paused");
+    expect(condition(s, "Paused")).toMatchObject({ status: "True", reason: "PolicyUnavailable" });
+    expect(condition(s, "Paused")?.message).toMatch(/RolloutPolicy studio .*spec\.metrics\[1\]\.budget/);
+    h.ports.rollouts.addCommand(NS, "promote-1", { rollout: REF.name, action: "promote", full: true });
+    for (let i = 0; i < 20; i++) {
+      h.ports.clock.advance(MIN);
+      await h.pass();
+    }
+    expect(h.status().canaryWeight).toBe(10);
+    expect(h.ports.rollouts.command(NS, "promote-1")?.status).toBeUndefined();
+    expect(h.ports.events.reasons().filter((r) => r === "PolicyUnavailable")).toHaveLength(1);
+
+    h.ports.policies.set(POLICY_REF, POLICY);
+    await h.pass();
+    // Back, and the promote command held meanwhile is applied now.
+    expect(h.status().phase).toBe("Promoted");
+    expect(h.ports.events.reasons()).toContain("PolicyAvailable");
+  });
+
+  it("an abort still rolls back while the policy is missing", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10);
+    h.ports.policies.delete(POLICY_REF);
+    await h.pass();
+    expect(h.status().message).toMatch(/RolloutPolicy studio cannot be used: .*not found/);
+    h.ports.rollouts.addCommand(NS, "abort-1", { rollout: REF.name, action: "abort" });
+    await h.pass();
+    expect(h.status().phase).toBe("RolledBack");
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+  });
+});
+
+describe("reconcile: crashes and restarts", () => {
+  const APPROVAL_STEPS: StepInput[] = [
+    { setWeight: 10 },
+    { pause: {} },
+    { setWeight: 20 },
+    { pause: {} },
+    { setWeight: 30 },
+  ];
+
+  it("a command is applied exactly once even when marking it applied failed last time", async () => {
+    const h = setup({ steps: APPROVAL_STEPS });
+    await h.runUntil(phaseIs("Paused"));
+    h.ports.rollouts.addCommand(NS, "approve-1", { rollout: REF.name, action: "approve" });
+    h.ports.rollouts.faults.failNext("markApplied");
+    await expect(h.pass()).rejects.toThrow(/markApplied/);
+    expect(h.status()).toMatchObject({ phase: "Paused", currentStepIndex: 3, canaryWeight: 20 });
+
+    await h.pass();
+    // Not applied again: the rollout is still at the second pause, not past it.
+    expect(h.status()).toMatchObject({ phase: "Paused", currentStepIndex: 3, canaryWeight: 20 });
+    expect(h.status().history).toHaveLength(1);
+    expect(h.ports.rollouts.command(NS, "approve-1")?.status?.result).toMatch(/recorded in status history/);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 20]);
+  });
+
+  it("a new reconciler over the same stores resumes without shifting twice or losing the approval", async () => {
+    const h = setup({ steps: APPROVAL_STEPS });
+    await h.runUntil(phaseIs("Paused"));
+    h.ports.rollouts.addCommand(NS, "approve-1", { rollout: REF.name, action: "approve" });
+    // The process dies between the status write and the route write.
+    h.ports.router.faults.failNext("setCanaryWeight");
+    await expect(reconcile(REF, h.ports)).rejects.toThrow(/setCanaryWeight/);
+    expect(h.status().canaryWeight).toBe(20);
+    expect(h.ports.router.weightOf(REF)).toBe(10);
+
+    // A new operator: fresh port objects, the same stored state behind them.
+    const restarted: Ports = { ...h.ports };
+    await h.pass(restarted);
+    await h.pass(restarted);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 20]);
+    expect(h.status()).toMatchObject({ phase: "Paused", currentStepIndex: 3 });
+    expect(h.status().history?.map((e) => e.command)).toEqual(["approve-1"]);
+    expect(h.ports.rollouts.command(NS, "approve-1")?.status?.appliedAt).toBeDefined();
+  });
+
+  it("a look saved before a crash is not taken again", async () => {
+    const h = setup();
+    await h.runUntil((s) => (s.analysis?.looks ?? 0) >= 2);
+    h.ports.clock.advance(MIN);
+    h.ports.rollouts.faults.failNext("updateStatus");
+    await expect(h.pass()).rejects.toThrow(/updateStatus/);
+    const looks = h.ports.metrics.looks.length;
+    await h.pass();
+    expect(h.ports.metrics.looks.length).toBe(looks);
+    expect(h.status().analysis?.looks).toBe(3);
+    expect(h.ports.events.reasons()).not.toContain("AnalysisRestarted");
+  });
+
+  it("a lost analysis state is reported once: a Warning event and restarts + 1", async () => {
+    const h = setup({ steps: [{ setWeight: 10 }, { analysis: { minDuration: "30m", maxDuration: "60m" } }] });
+    await h.runUntil((s) => (s.analysis?.looks ?? 0) >= 3);
+    h.ports.analysis.lose(REF);
+    await h.pass();
+    expect(h.status().analysis).toMatchObject({ looks: 0, restarts: 1, configMap: "tts-v42-analysis" });
+    const warning = h.ports.events.events.find((e) => e.reason === "AnalysisRestarted");
+    expect(warning).toMatchObject({ type: "Warning", message: expect.stringMatching(/after 3 looks/) });
+    await h.runUntil((s) => (s.analysis?.looks ?? 0) >= 2);
+    expect(h.status().analysis?.restarts).toBe(1);
+    expect(h.ports.events.reasons().filter((r) => r === "AnalysisRestarted")).toHaveLength(1);
+  });
+
+  it("a status write that loses a race is retried, not failed, and does nothing after it", async () => {
+    const h = setup();
+    const store = h.ports.rollouts;
+    // Another writer updates the rollout between this pass's read and its write.
+    const racing: RolloutStore = {
+      get: async (ref) => {
+        const r = await store.get(ref);
+        store.touch(ref);
+        return r;
+      },
+      updateStatus: (r, s) => store.updateStatus(r, s),
+      pendingCommands: (ref) => store.pendingCommands(ref),
+      markApplied: (c, result, at) => store.markApplied(c, result, at),
+    };
+    const r = await reconcile(REF, { ...h.ports, rollouts: racing });
+    expect(r).toMatchObject({ requeueAfterMs: 0, conflict: true });
+    expect(h.ports.router.writes).toEqual([]);
+    expect(h.ports.events.events).toEqual([]);
+    expect(h.status().phase).toBeUndefined();
+    await h.pass();
+    expect(h.status().phase).toBe("Progressing");
+    await h.runUntil((s) => s.canaryWeight === 10, MIN);
+  });
+
+  it("other store errors propagate for the controller to back off", async () => {
+    const h = setup();
+    h.ports.rollouts.faults.failNext("updateStatus", new Error("etcd unavailable"));
+    await expect(reconcile(REF, h.ports)).rejects.toThrow(/etcd/);
+    h.ports.rollouts.faults.failNext("updateStatus", new ConflictError("modified"));
+    await expect(reconcile(REF, h.ports)).resolves.toMatchObject({ conflict: true });
+  });
+
+  it("a rollout that is gone needs nothing", async () => {
+    const h = setup();
+    h.ports.rollouts.delete(REF);
+    await expect(reconcile(REF, h.ports)).resolves.toMatchObject({ requeueAfterMs: null });
+    expect(h.ports.router.writes).toEqual([]);
+  });
+
+  it("a retry after a rollback starts a new analysis instead of judging with the old evidence", async () => {
+    const h = setup();
+    h.fleet.similarityShift = -0.05;
+    await h.runUntil(phaseIs("RolledBack"));
+    h.fleet.similarityShift = 0;
+    h.ports.rollouts.addCommand(NS, "retry-1", { rollout: REF.name, action: "retry" });
+    await h.pass();
+    expect(h.status()).toMatchObject({ phase: "Progressing", analysis: { looks: 0 } });
+    await h.runUntil(phaseIs("Promoted"));
+    expect(h.ports.events.reasons()).not.toContain("AnalysisRestarted");
+  });
+});
+
+describe("reconcile: the same rollout as `voicectl simulate`", () => {
+  it.each([
+    ["a good canary", { similarityShift: 0, costFactor: 1 }, "Promoted"],
+    ["a cloned voice drifting", { similarityShift: -0.05, costFactor: 1 }, "RolledBack"],
+    ["a costlier canary", { similarityShift: 0, costFactor: 1.5 }, "Paused"],
+  ])("%s: the same phase, at the same time, through the same weights", async (_name, change, phase) => {
+    const h = setup();
+    Object.assign(h.fleet, change);
+    // Warm from the start, as the simulation's canary is (canaryReadyAfterMs 0).
+    h.ports.workloads.set(CANARY, { replicas: 2, readyReplicas: 2 });
+    const start = h.ports.clock.now();
+    const sim = runSimulation({
+      name: "operator-parity",
+      policy: POLICY,
+      steps: rolloutOf(STEPS).spec.steps,
+      intervalMs: MIN,
+      canaryReadyAfterMs: 0,
+      durationMs: 60 * MIN,
+      fleet: { look: (_from, to, weight) => lookOf(h.fleet, to, weight) },
+    });
+    await h.runUntil(phaseIs(sim.phase));
+    expect(sim.phase).toBe(phase);
+    expect(h.ports.clock.now() - start).toBe(sim.endedAt);
+    const simWeights = sim.timeline.map((t) => t.weight).filter((w, i, all) => i === 0 || w !== all[i - 1]);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual(simWeights);
+    expect(h.status().message).toBe(sim.message);
+  });
+});

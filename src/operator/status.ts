@@ -1,0 +1,237 @@
+// The state machine's RolloutStatus (plain numbers, milliseconds) to and from the VoiceRollout's status
+// (RFC 3339 strings, the names kubectl shows), plus the conditions that tools such as `kubectl wait` read.
+// The machine's status is the truth; everything the CRD status adds is derived from it and from the
+// previous CRD status (a condition's lastTransitionTime, the commands' names in history).
+import type { z } from "zod";
+import { compareFindings } from "../core/judge/decide.js";
+import type {
+  conditionSchema,
+  historyEntrySchema,
+  statusFindingSchema,
+  VoiceRolloutStatus,
+} from "../core/resource/voicerollout.js";
+import type { DecisionRecord, Phase, RolloutStatus } from "../core/rollout/machine.js";
+import type { Finding } from "../core/types.js";
+
+export type StatusFinding = z.infer<typeof statusFindingSchema>;
+export type Condition = z.infer<typeof conditionSchema>;
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+export type AnalysisStatus = NonNullable<VoiceRolloutStatus["analysis"]>;
+
+/** Status shows at most this many findings: enough to act on, small enough for etcd. */
+export const MAX_STATUS_FINDINGS = 20;
+
+export const CONDITION_TYPES = ["Progressing", "Paused", "Completed", "Degraded"] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+/** The Paused condition's reason when the rollout waits for its RolloutPolicy rather than for a person. */
+export const POLICY_UNAVAILABLE = "PolicyUnavailable";
+
+export function toTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Milliseconds since the epoch, or null when the text is absent or not a time. */
+export function fromTime(text: string | undefined | null): number | null {
+  if (text === undefined || text === null) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** JSON has no Infinity or NaN: those become null rather than breaking the status write. */
+function finite(n: number | null | undefined): number | null {
+  return n === null || n === undefined || !Number.isFinite(n) ? null : n;
+}
+
+export function statusFinding(f: Finding): StatusFinding {
+  return {
+    metric: f.metric,
+    slice: { ...f.slice },
+    verdict: f.verdict,
+    critical: f.critical,
+    baseline: finite(f.baseline),
+    canary: finite(f.canary),
+    allowed: finite(f.allowed),
+    worsening: finite(f.worsening),
+    samples: { baseline: f.samples.baseline, canary: f.samples.canary },
+    reason: f.reason,
+  };
+}
+
+/** The findings that did not pass, most severe first, at most MAX_STATUS_FINDINGS. */
+export function statusFindings(findings: readonly Finding[]): StatusFinding[] {
+  return findings
+    .filter((f) => f.verdict !== "pass")
+    .sort(compareFindings)
+    .slice(0, MAX_STATUS_FINDINGS)
+    .map(statusFinding);
+}
+
+/**
+ * The machine's view of a stored status, or null when the rollout has never been reconciled (no phase).
+ * lastDecision comes back without its findings: the machine only compares its time, and crdStatus() keeps
+ * the stored findings while the decision is the same one.
+ */
+export function machineStatus(status: VoiceRolloutStatus | undefined, now: number): RolloutStatus | null {
+  if (!status?.phase) return null;
+  const decision = status.lastDecision;
+  const lastDecision: DecisionRecord | null = decision
+    ? {
+        decision: decision.decision,
+        at: fromTime(decision.at) ?? now,
+        summary: decision.summary,
+        reasons: [],
+      }
+    : null;
+  return {
+    phase: status.phase,
+    stepIndex: status.currentStepIndex ?? 0,
+    stepStartedAt: fromTime(status.stepStartedAt) ?? now,
+    canaryWeight: status.canaryWeight ?? 0,
+    pause: status.pause
+      ? { kind: status.pause.kind, reason: status.pause.reason, since: fromTime(status.pause.since) ?? now }
+      : null,
+    lastDecision,
+    history: (status.history ?? []).map((h) => ({
+      kind: h.action,
+      user: h.user,
+      at: fromTime(h.at) ?? now,
+      reason: h.reason,
+      stepIndex: h.step,
+    })),
+    message: status.message ?? "",
+  };
+}
+
+/** The names of the commands already recorded in history: those are never applied again. */
+export function appliedCommandNames(status: VoiceRolloutStatus | undefined): Set<string> {
+  return new Set((status?.history ?? []).flatMap((h) => (h.command ? [h.command] : [])));
+}
+
+interface WantedCondition {
+  readonly type: ConditionType;
+  readonly status: "True" | "False";
+  readonly reason: string;
+  readonly message: string;
+}
+
+const PAUSE_REASON = { approval: "AwaitingApproval", analysis: "AnalysisHeld", duration: "Waiting" } as const;
+
+function wantedConditions(s: RolloutStatus, pausedFor: string | undefined): WantedCondition[] {
+  const is = (p: Phase) => s.phase === p;
+  const degraded = is("RolledBack") || is("Failed");
+  return [
+    is("Progressing")
+      ? { type: "Progressing", status: "True", reason: "Progressing", message: s.message }
+      : { type: "Progressing", status: "False", reason: s.phase, message: s.message },
+    is("Paused")
+      ? {
+          type: "Paused",
+          status: "True",
+          reason: pausedFor ?? (s.pause ? PAUSE_REASON[s.pause.kind] : "Paused"),
+          message: s.pause?.reason ?? s.message,
+        }
+      : { type: "Paused", status: "False", reason: "NotPaused", message: "" },
+    is("Promoted")
+      ? { type: "Completed", status: "True", reason: "Promoted", message: s.message }
+      : { type: "Completed", status: "False", reason: degraded ? s.phase : "InProgress", message: "" },
+    degraded
+      ? { type: "Degraded", status: "True", reason: s.phase, message: s.message }
+      : { type: "Degraded", status: "False", reason: "Healthy", message: "" },
+  ];
+}
+
+/** Conditions whose lastTransitionTime moves only when their status does (the Kubernetes convention). */
+export function conditionsFor(
+  s: RolloutStatus,
+  previous: readonly Condition[] | undefined,
+  now: number,
+  generation: number | undefined,
+  pausedFor?: string | undefined,
+): Condition[] {
+  return wantedConditions(s, pausedFor).map((w) => {
+    const before = previous?.find((c) => c.type === w.type);
+    const lastTransitionTime = before && before.status === w.status ? before.lastTransitionTime : toTime(now);
+    return generation === undefined
+      ? { ...w, lastTransitionTime }
+      : { ...w, lastTransitionTime, observedGeneration: generation };
+  });
+}
+
+export function conditionOf(
+  status: VoiceRolloutStatus | undefined,
+  type: ConditionType,
+): Condition | undefined {
+  return status?.conditions?.find((c) => c.type === type);
+}
+
+export interface CrdStatusInput {
+  readonly machine: RolloutStatus;
+  readonly previous: VoiceRolloutStatus | undefined;
+  readonly generation: number | undefined;
+  readonly now: number;
+  /** Command names of history entries, by index; entries already in previous keep theirs. */
+  readonly commandNames?: ReadonlyMap<number, string> | undefined;
+  readonly analysis?: AnalysisStatus | undefined;
+  readonly canaryScaledDownAt?: number | undefined;
+  /** The Paused condition's reason when the pause is not the machine's own (POLICY_UNAVAILABLE). */
+  readonly pausedFor?: string | undefined;
+}
+
+export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
+  const { machine: s, previous, now } = input;
+  const before = previous?.history ?? [];
+  const history: HistoryEntry[] = s.history.map((h, i) => {
+    const command = before[i]?.command ?? input.commandNames?.get(i);
+    const entry: HistoryEntry = {
+      action: h.kind,
+      user: h.user,
+      at: toTime(h.at),
+      reason: h.reason,
+      step: h.stepIndex,
+    };
+    return command === undefined ? entry : { ...entry, command };
+  });
+
+  let lastDecision: VoiceRolloutStatus["lastDecision"] = null;
+  if (s.lastDecision) {
+    const at = toTime(s.lastDecision.at);
+    // The same decision as stored (machineStatus() dropped its findings): keep the stored findings.
+    const kept = previous?.lastDecision?.at === at ? previous.lastDecision.findings : undefined;
+    lastDecision = {
+      decision: s.lastDecision.decision,
+      at,
+      summary: s.lastDecision.summary,
+      findings: kept ?? statusFindings(s.lastDecision.reasons),
+    };
+  }
+
+  const out: VoiceRolloutStatus = {
+    phase: s.phase,
+    canaryWeight: s.canaryWeight,
+    currentStepIndex: s.stepIndex,
+    stepStartedAt: toTime(s.stepStartedAt),
+    message: s.message,
+    pause: s.pause ? { kind: s.pause.kind, reason: s.pause.reason, since: toTime(s.pause.since) } : null,
+    conditions: conditionsFor(s, previous?.conditions, now, input.generation, input.pausedFor),
+    lastDecision,
+    history,
+  };
+  if (input.generation !== undefined) out.observedGeneration = input.generation;
+  if (input.analysis) out.analysis = input.analysis;
+  if (input.canaryScaledDownAt !== undefined) out.canaryScaledDownAt = toTime(input.canaryScaledDownAt);
+  return out;
+}
+
+/** Compares two statuses as the API server stores them (absent and undefined fields are the same). */
+export function sameStatus(a: VoiceRolloutStatus | undefined, b: VoiceRolloutStatus | undefined): boolean {
+  return canonical(a ?? {}) === canonical(b ?? {});
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
+  );
+}
