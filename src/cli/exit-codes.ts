@@ -8,7 +8,9 @@ export const EXIT = {
   usage: 64, // EX_USAGE: the command line is wrong
   dataError: 65, // EX_DATAERR: a policy or data file is malformed
   noInput: 66, // EX_NOINPUT: a file is missing or unreadable
+  unavailable: 69, // EX_UNAVAILABLE: a service (the Kubernetes API) cannot be reached or is failing
   internal: 70, // EX_SOFTWARE: a bug in voicectl
+  noPermission: 77, // EX_NOPERM: the cluster refused the user (RBAC, an admission policy)
 } as const;
 
 export function exitForDecision(d: Decision): number {

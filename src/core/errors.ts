@@ -57,3 +57,13 @@ export function describeFsError(err: unknown): string {
       return err instanceof Error ? err.message : String(err);
   }
 }
+
+/** The cluster refused who we are or what we asked (HTTP 401/403, an admission policy's denial): exit 77. */
+export class ForbiddenError extends Error {
+  override readonly name = "ForbiddenError";
+}
+
+/** A service (the Kubernetes API) cannot be reached or is failing: exit 69, EX_UNAVAILABLE. */
+export class UnavailableError extends Error {
+  override readonly name = "UnavailableError";
+}
