@@ -1,10 +1,18 @@
 // The command tree. Typed errors become exit codes here and only here; a user's mistake never shows a stack.
 import { Command, CommanderError } from "commander";
-import { FileAccessError, InvalidInputError, UsageError } from "../core/errors.js";
+import {
+  FileAccessError,
+  ForbiddenError,
+  InvalidInputError,
+  UnavailableError,
+  UsageError,
+} from "../core/errors.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerFleetExporter } from "./commands/fleet-exporter.js";
 import { registerGate } from "./commands/gate.js";
+import { registerOperator } from "./commands/operator.js";
 import { registerPolicy } from "./commands/policy.js";
+import { registerRollout } from "./commands/rollout.js";
 import { registerSimulate } from "./commands/simulate.js";
 import { EXIT } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
@@ -25,6 +33,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerSimulate(program, io, setExit);
   registerFleetExporter(program, io, setExit);
   registerAnalyze(program, io, setExit);
+  registerRollout(program, io, setExit);
+  registerOperator(program, io, setExit);
   for (const c of program.commands) {
     c.exitOverride();
     c.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
@@ -66,6 +76,14 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof FileAccessError) {
     io.stderr(`voicectl: cannot read ${err.message}\n`);
     return EXIT.noInput;
+  }
+  if (err instanceof ForbiddenError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.noPermission;
+  }
+  if (err instanceof UnavailableError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.unavailable;
   }
   io.stderr(`voicectl: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
   if (io.env["VOICECTL_DEBUG"] && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);

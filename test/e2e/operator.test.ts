@@ -1,0 +1,388 @@
+// The operator end to end, with every part real: a Kubernetes control plane built from source (kwok nodes),
+// the operator as its own process (`voicectl operator`, with the least-privilege voicectl-operator role and
+// leader election), Prometheus from Debian's package scraping the simulated fleet at 60x, and a gateway
+// stand-in that routes the fleet's traffic by the HTTPRoute's weights. Issue 5's scenarios: a rollout that
+// promotes step by step, a drifting cloned voice, a non-critical regression with approve and abort, a critical
+// regression during a pause, and the operator killed mid-rollout.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { cli } from "../support/cli.js";
+import { startCluster, type TestCluster } from "../support/cluster.js";
+import { routeCanaryWeight, startDataPlane, type DataPlane } from "../support/dataplane.js";
+
+const STABLE = "tts-v41";
+const CANARY = "tts-v42";
+/** Real seconds between looks; at 60x each look holds this many simulated minutes of traffic. */
+const INTERVAL_S = 4;
+
+let cluster: TestCluster;
+let operatorKubeconfig: string;
+let approverKubeconfig: string;
+const running: { plane?: DataPlane | undefined; operators: OperatorProcess[] } = { operators: [] };
+
+// The studio policy without cost: cost per audio second compares GPUs held per audio second, which at a
+// small canary weight (two canary replicas for a quarter of the traffic) is legitimately worse; GPU scaling
+// with the weight (issue 6) is what makes it comparable.
+const POLICY = `
+apiVersion: voicectl.dev/v1alpha1
+kind: RolloutPolicy
+metadata: { name: tts-studio }
+spec:
+  sliceBy: [language]
+  metrics:
+    - { name: ttfa_p95, column: ttfa_ms, direction: lowerIsBetter, aggregate: p95, tier: latency,
+        critical: false, budget: { relative: 0.15 } }
+    - { name: speaker_similarity, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
+        sliceBy: [voice_id], budget: { absolute: 0.01 } }
+    - { name: mos, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
+        budget: { absolute: 0.1 } }
+    - { name: wer, direction: lowerIsBetter, aggregate: mean, tier: quality, critical: true,
+        budget: { absolute: 0.3 } }
+`;
+
+function rolloutYaml(steps: string): string {
+  return `
+apiVersion: voicectl.dev/v1alpha1
+kind: VoiceRollout
+metadata: { name: tts }
+spec:
+  stable: { deployment: ${STABLE} }
+  canary: { deployment: ${CANARY}, replicas: 2 }
+  policyRef: { name: tts-studio }
+  traffic: { gatewayAPI: { httpRoute: tts } }
+  analysis: { interval: ${INTERVAL_S}s }
+  rollback: { scaleDownDelay: 3s }
+  steps:
+${steps}`;
+}
+
+interface OperatorProcess {
+  readonly child: ChildProcess;
+  readonly logs: string[];
+  readonly exited: Promise<number | null>;
+}
+
+function startOperator(namespace: string, prometheusUrl: string): OperatorProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      "dist/src/cli/main.js",
+      "operator",
+      "--kubeconfig",
+      operatorKubeconfig,
+      "--prometheus",
+      prometheusUrl,
+      "-n",
+      namespace,
+      "--listen",
+      "127.0.0.1:0",
+      "--leader-election-namespace",
+      "voicectl-system",
+      "--lease-duration",
+      "3s",
+      "--poll",
+      "1s",
+      "--resync",
+      "20s",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const logs: string[] = [];
+  let partial = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    logs.push(...lines);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const op = { child, logs, exited };
+  running.operators.push(op);
+  return op;
+}
+
+async function kubectlJson(args: string[]): Promise<Record<string, unknown>> {
+  const r = await cluster.kubectl([...args, "-o", "json"]);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+interface RolloutView {
+  phase?: string;
+  canaryWeight?: number;
+  currentStepIndex?: number;
+  message?: string;
+  pause?: { kind: string; reason: string } | null;
+  lastDecision?: {
+    decision: string;
+    findings: { metric: string; slice: Record<string, string>; verdict: string; critical: boolean }[];
+  } | null;
+  history?: { action: string; user: string; reason: string }[];
+  analysis?: { looks: number; restarts?: number };
+}
+
+async function rolloutStatus(ns: string): Promise<RolloutView> {
+  const vr = await kubectlJson(["-n", ns, "get", "voicerollout", "tts"]);
+  return (vr["status"] ?? {}) as RolloutView;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const logs = running.operators.flatMap((o) => o.logs.slice(-15)).join("\n");
+      throw new Error(
+        `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}\noperator log tail:\n${logs}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const phaseIs = (ns: string, phase: string) => async () => {
+  const s = await rolloutStatus(ns);
+  return s.phase === phase ? s : undefined;
+};
+
+async function replicas(ns: string, deployment: string): Promise<number> {
+  const d = await kubectlJson(["-n", ns, "get", "deployment", deployment]);
+  return (d["spec"] as { replicas?: number }).replicas ?? 0;
+}
+
+async function routeWeight(ns: string): Promise<number | null> {
+  return routeCanaryWeight(await kubectlJson(["-n", ns, "get", "httproute", "tts"]), STABLE, CANARY);
+}
+
+/** A namespace with the example workloads and route, the test policy, and a data plane for `scenario`. */
+async function prepare(ns: string, scenario: string): Promise<DataPlane> {
+  const r = await cluster.kubectl(["create", "namespace", ns]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const workloads = readFileSync("examples/rollouts/workloads.yaml", "utf8");
+  const apply = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], workloads + "\n---\n" + POLICY);
+  if (apply.code !== 0) throw new Error(apply.stderr);
+  running.plane = await startDataPlane({
+    scenario,
+    kubeconfig: cluster.kubeconfig,
+    namespace: ns,
+    httpRoute: "tts",
+    stableService: STABLE,
+    canaryService: CANARY,
+    stableVersion: STABLE,
+    canaryVersion: CANARY,
+  });
+  return running.plane;
+}
+
+async function startRollout(ns: string, steps: string): Promise<void> {
+  const r = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], rolloutYaml(steps));
+  if (r.code !== 0) throw new Error(r.stderr);
+}
+
+async function events(ns: string): Promise<string[]> {
+  const list = await kubectlJson(["-n", ns, "get", "events.events.k8s.io"]);
+  return ((list["items"] ?? []) as { reason?: string; note?: string }[]).map(
+    (e) => `${e.reason}: ${e.note ?? ""}`,
+  );
+}
+
+beforeAll(async () => {
+  // Enough GPUs on pool l4 for every test's stable and canary replicas at once.
+  cluster = await startCluster({ l4Nodes: 24 });
+  await cluster.apply(readFileSync("charts/voicectl/templates/cluster-roles.yaml", "utf8"));
+  await cluster.apply(readFileSync("charts/voicectl/templates/command-admission-policy.yaml", "utf8"));
+  const setup = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: voicectl-system }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: voicectl-operator }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-operator }
+subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: oncall-approver }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-approver }
+subjects: [{ kind: User, name: oncall@voice.example, apiGroup: rbac.authorization.k8s.io }]
+`;
+  await cluster.apply(setup);
+  operatorKubeconfig = cluster.userKubeconfig("voicectl-operator");
+  approverKubeconfig = cluster.userKubeconfig("oncall@voice.example");
+}, 300_000);
+
+afterEach(async () => {
+  for (const op of running.operators.splice(0)) {
+    op.child.kill("SIGTERM");
+    await op.exited;
+  }
+  await running.plane?.stop();
+  running.plane = undefined;
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe("voicectl operator on a real control plane", () => {
+  it("promotes step by step, the HTTPRoute weights following", async () => {
+    const ns = "promote";
+    const plane = await prepare(ns, "examples/scenarios/aa.yaml");
+    const op = startOperator(ns, plane.prometheus.url);
+    await startRollout(
+      ns,
+      `    - setWeight: 25
+    - analysis: { minDuration: 8s, maxDuration: 90s }
+    - setWeight: 50
+    - analysis: { minDuration: 8s, maxDuration: 90s }`,
+    );
+    const s = await waitFor("Promoted", 180_000, phaseIs(ns, "Promoted"));
+    expect(s.canaryWeight).toBe(100);
+    expect(await routeWeight(ns)).toBe(100);
+    // The gateway saw each weight once, in order: no step shifted twice.
+    expect(plane.weights.map((w) => w.weight)).toEqual([25, 50, 100]);
+    expect(await replicas(ns, CANARY)).toBe(2);
+    const ev = await events(ns);
+    expect(ev.some((e) => e.startsWith("WeightSet:"))).toBe(true);
+    expect(ev.some((e) => e.startsWith("Promoted:"))).toBe(true);
+    // Logs are JSON lines and carry no payloads.
+    for (const line of op.logs.filter((l) => l.trim() !== "")) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it("a cloned voice drifting rolls back within one analysis interval, naming the voice", async () => {
+    const ns = "drift";
+    const plane = await prepare(ns, "examples/scenarios/clone-drift.yaml");
+    startOperator(ns, plane.prometheus.url);
+    await startRollout(
+      ns,
+      `    - setWeight: 25
+    - analysis: { minDuration: 60s, maxDuration: 120s }
+    - setWeight: 100`,
+    );
+    const firstTraffic = await waitFor("canary traffic", 60_000, async () => {
+      const w = plane.weights.find((x) => x.weight > 0);
+      return w ? ((await rolloutStatus(ns)).analysis?.looks ?? 0) : undefined;
+    });
+    const s = await waitFor("RolledBack", 90_000, phaseIs(ns, "RolledBack"));
+    // The first look holding canary traffic, or the one after it (a look may straddle the weight change).
+    expect((s.analysis?.looks ?? 0) - firstTraffic).toBeLessThanOrEqual(2);
+    expect(s.canaryWeight).toBe(0);
+    expect(await routeWeight(ns)).toBe(0);
+    const fails = (s.lastDecision?.findings ?? []).filter((f) => f.verdict === "fail" && f.critical);
+    expect(fails.map((f) => [f.metric, f.slice])).toEqual([["speaker_similarity", { voice_id: "mia-chen" }]]);
+    // Rollback is a traffic change: stable keeps its replicas, the canary goes after the delay.
+    expect(await replicas(ns, STABLE)).toBe(2);
+    await waitFor("canary scaled down", 30_000, async () =>
+      (await replicas(ns, CANARY)) === 0 ? true : undefined,
+    );
+    expect(await replicas(ns, STABLE)).toBe(2);
+  });
+
+  it("a non-critical regression pauses; an approval resumes it; an abort rolls back", async () => {
+    const ns = "pause";
+    const plane = await prepare(ns, "examples/scenarios/agents-latency.yaml");
+    startOperator(ns, plane.prometheus.url);
+    await startRollout(
+      ns,
+      `    - setWeight: 25
+    - analysis: { minDuration: 8s, maxDuration: 90s }
+    - setWeight: 50
+    - analysis: { minDuration: 8s, maxDuration: 90s }`,
+    );
+    const paused = await waitFor("Paused", 150_000, phaseIs(ns, "Paused"));
+    expect(paused.pause?.kind).toBe("analysis");
+    expect(paused.pause?.reason).toMatch(/ttfa_p95/);
+    expect(paused.canaryWeight).toBe(25);
+
+    const approve = await cli(
+      "rollout",
+      "approve",
+      "tts",
+      "-n",
+      ns,
+      "--kubeconfig",
+      approverKubeconfig,
+      "--reason",
+      "latency budget too tight for agents; ok for studio",
+    );
+    expect(approve.stderr).toBe("");
+    expect(approve.code).toBe(0);
+    const resumed = await waitFor("weight 50 after approval", 60_000, async () => {
+      const s = await rolloutStatus(ns);
+      return s.canaryWeight === 50 ? s : undefined;
+    });
+    expect(resumed.history?.map((h) => [h.action, h.user])).toEqual([["approve", "oncall@voice.example"]]);
+
+    await waitFor("Paused again", 150_000, phaseIs(ns, "Paused"));
+    const abort = await cli(
+      "rollout",
+      "abort",
+      "tts",
+      "-n",
+      ns,
+      "--kubeconfig",
+      approverKubeconfig,
+      "--reason",
+      "agents cannot take it",
+    );
+    expect(abort.code).toBe(0);
+    const rolledBack = await waitFor("RolledBack", 60_000, phaseIs(ns, "RolledBack"));
+    expect(rolledBack.canaryWeight).toBe(0);
+    expect(await routeWeight(ns)).toBe(0);
+    expect(rolledBack.history?.map((h) => h.action)).toEqual(["approve", "abort"]);
+    expect(plane.weights.map((w) => w.weight)).toEqual([25, 50, 0]);
+  });
+
+  it("a critical regression during a pause for approval still rolls back", async () => {
+    const ns = "gate";
+    const plane = await prepare(ns, "examples/scenarios/clone-drift.yaml");
+    startOperator(ns, plane.prometheus.url);
+    await startRollout(
+      ns,
+      `    - setWeight: 25
+    - pause: {}
+    - setWeight: 50`,
+    );
+    await waitFor("Paused for approval", 60_000, async () => {
+      const s = await rolloutStatus(ns);
+      return s.phase === "Paused" && s.pause?.kind === "approval" ? s : undefined;
+    });
+    const s = await waitFor("RolledBack", 90_000, phaseIs(ns, "RolledBack"));
+    expect(s.message).toMatch(/critical regression/);
+    expect(await routeWeight(ns)).toBe(0);
+    expect(s.history ?? []).toEqual([]);
+  });
+
+  it("the operator killed mid-rollout resumes where it was: no double shift, analysis kept", async () => {
+    const ns = "restart";
+    const plane = await prepare(ns, "examples/scenarios/aa.yaml");
+    const first = startOperator(ns, plane.prometheus.url);
+    await startRollout(
+      ns,
+      `    - setWeight: 25
+    - analysis: { minDuration: 12s, maxDuration: 90s }
+    - setWeight: 50
+    - analysis: { minDuration: 12s, maxDuration: 90s }`,
+    );
+    // Kill it hard in the middle of the first analysis step, after it has taken looks.
+    await waitFor("two looks at weight 25", 90_000, async () => {
+      const s = await rolloutStatus(ns);
+      return s.canaryWeight === 25 && (s.analysis?.looks ?? 0) >= 2 ? s : undefined;
+    });
+    first.child.kill("SIGKILL");
+    await first.exited;
+    startOperator(ns, plane.prometheus.url);
+    const s = await waitFor("Promoted", 180_000, phaseIs(ns, "Promoted"));
+    expect(plane.weights.map((w) => w.weight)).toEqual([25, 50, 100]);
+    expect(s.analysis?.restarts ?? 0).toBe(0);
+    expect((await events(ns)).filter((e) => e.startsWith("AnalysisRestarted"))).toEqual([]);
+  });
+});
