@@ -168,6 +168,27 @@ describe("reconcile: promotion", () => {
     expect(h.ports.router.writes.length).toBe(routes);
   });
 
+  it("without spec.canary.replicas, a canary at zero gets the stable's count, again after a rollback and retry", async () => {
+    const h = setup();
+    const r = rolloutOf(STEPS);
+    const { replicas: _unset, ...canary } = r.spec.canary;
+    h.ports.rollouts.put({ ...r, spec: { ...r.spec, canary } });
+    await h.runUntil((s) => s.canaryWeight === 10);
+    expect(h.ports.workloads.scales).toEqual([{ name: CANARY.name, replicas: 4 }]);
+    h.fleet.similarityShift = -0.05;
+    await h.runUntil((s) => s.phase === "RolledBack");
+    await h.runUntil(() => h.ports.workloads.replicasOf(CANARY) === 0);
+    h.fleet.similarityShift = 0;
+    h.ports.rollouts.addCommand(NS, "tts-v42-retry-1", {
+      rollout: REF.name,
+      action: "retry",
+      user: "alice",
+      reason: "fixed",
+    });
+    await h.runUntil((s) => s.canaryWeight === 10);
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(4);
+  });
+
   it("does not raise the weight before the canary's replicas are ready", async () => {
     const h = setup({ ready: false });
     const first = await h.pass();

@@ -234,7 +234,14 @@ export async function reconcile(
 
   const canaryRef: RolloutRef = { namespace: ref.namespace, name: spec.canary.deployment };
   const canary = await ports.workloads.deployment(canaryRef);
-  const wanted = spec.canary.replicas ?? canary?.replicas ?? 0;
+  // Without spec.canary.replicas the Deployment's own count is meant; a canary created at zero (or scaled to
+  // zero by a rollback before a retry) gets the stable's count instead, so it never waits for nothing.
+  const wanted =
+    spec.canary.replicas ??
+    (canary !== null && canary.replicas > 0
+      ? canary.replicas
+      : ((await ports.workloads.deployment({ namespace: ref.namespace, name: spec.stable.deployment }))
+          ?.replicas ?? 0));
   // Zero wanted replicas are never ready: traffic to a canary with no replicas would fail every request.
   const canaryReady = canary !== null && wanted > 0 && canary.readyReplicas >= wanted;
   const fatal =

@@ -64,7 +64,9 @@ export const voiceRolloutSpecSchema = z.strictObject({
         .int()
         .min(1)
         .optional()
-        .describe("Replicas to scale the canary to before it takes traffic; defaults to the Deployment's."),
+        .describe(
+          "Replicas to scale the canary to before it takes traffic; defaults to the Deployment's own, or the stable's when it has none.",
+        ),
     })
     .describe("The new version."),
   policyRef: z
