@@ -109,6 +109,31 @@ describe("online analysis", () => {
     expect(r.decisions[r.firstRollback!]!.decision.reasons[0]!.method).toBe("quantile-cs");
   });
 
+  it("a quantile budget with a limit is one test: A/A passes, a canary over the limit but within budget fails", () => {
+    // The baseline's p95 is about 273. Limit 400: an A/A canary must end up passing both budget and limit.
+    const aa = runLooks(
+      [{ ...TTFA, budget: { relative: 0.2, limit: 400 } }],
+      { voices: 4, perVoice: 100 },
+      30,
+      21,
+    );
+    expect(aa.firstRollback).toBeNull();
+    const last = aa.decisions.at(-1)!.findings.find((f) => Object.keys(f.slice).length === 0)!;
+    expect(last.verdict).toBe("pass");
+    expect(last.limit?.verdict).toBe("pass");
+    // +15% (p95 about 314) is within +20%, but over a 285 limit: rolled back, on the limit.
+    const over = runLooks(
+      [{ ...TTFA, budget: { relative: 0.2, limit: 285 } }],
+      { voices: 4, perVoice: 100, ttfaFactor: 1.15 },
+      40,
+      22,
+    );
+    expect(over.firstRollback).not.toBeNull();
+    const reason = over.decisions[over.firstRollback!]!.decision.reasons[0]!;
+    expect(reason.limit?.verdict).toBe("fail");
+    expect(reason.reason).toMatch(/limit .*exceeded/);
+  });
+
   it("a metric whose source is unavailable is nodata for that look, never pass", () => {
     const policy = makePolicy([SIM, ERR], { minSamples: 30 });
     const rng = createRng(9);

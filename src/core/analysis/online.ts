@@ -23,6 +23,7 @@ import {
 } from "../sequential/means.js";
 import {
   initialQuantileState,
+  armQuantileIntervals,
   quantileContrastInterval,
   quantileEstimate,
   quantileInterval,
@@ -43,6 +44,7 @@ import {
   updateRates,
   type RateState,
 } from "../sequential/rates.js";
+import { QUANTILE_TEST_WEIGHTS, quantileBudgetTest } from "../sequential/quantile-budget.js";
 import {
   sequentialVerdict,
   testAlpha,
@@ -176,6 +178,8 @@ interface Judged {
   samples: { baseline: number; canary: number };
   limit: LimitCheck | undefined;
   note: string | null;
+  /** A verdict the test decides itself (budget and limit together); otherwise read off interval and limit. */
+  verdict?: Verdict;
 }
 
 function point(relative: boolean, lowerIsBetter: boolean, b: number | null, c: number | null): number | null {
@@ -205,8 +209,10 @@ function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
   const lowerIsBetter = direction === "lowerIsBetter";
   const relative = budget.relative !== undefined;
   const allowed = relative ? budget.relative! : budget.absolute!;
-  // With a limit, the budget and the limit are two tests: each gets half the level.
-  const alpha = budget.limit === undefined ? t.alpha : t.alpha / 2;
+  // With a limit, the budget and the limit are two tests: for means and rates each gets half the level (they
+  // are different sequences, joined by a union bound). A quantile's budget and limit are one two-sample test
+  // (quantile-budget.ts: the limit is folded into the claim it refutes), valid at the whole level.
+  const alpha = budget.limit === undefined || t.test.kind === "histogram" ? t.alpha : t.alpha / 2;
   const test = t.test;
   if (test.kind === "moments") {
     const { baseline, canary } = meansEstimates(test.state);
@@ -227,13 +233,45 @@ function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
     };
   }
   if (test.kind === "histogram") {
+    // The verdict comes from the two-sample test of quantile-budget.ts (budget and limit in one test, at the
+    // whole level); the interval reported with it is the arms' union-bound interval at the test's shares of
+    // alpha, which the test is never slower than (so a fail or pass read off the interval is also the test's).
     const p = metric.quantile!;
+    const w = QUANTILE_TEST_WEIGHTS;
+    const opts = { p, alpha, canaryShare: w.canary, baselineShare: w.baseline };
     const baseline = quantileEstimate(test.state.baseline, p);
     const canary = quantileEstimate(test.state.canary, p);
     const raw = relative
-      ? worseningFromRatio(quantileRatioInterval(test.state, { p, alpha }), direction)
-      : worseningFromContrast(quantileContrastInterval(test.state, { p, alpha, k: 1 }), direction);
-    const own = budget.limit === undefined ? null : quantileInterval(test.state.canary, { p, alpha });
+      ? worseningFromRatio(quantileRatioInterval(test.state, opts), direction)
+      : worseningFromContrast(quantileContrastInterval(test.state, { ...opts, k: 1 }), direction);
+    let limit: LimitCheck | undefined;
+    if (budget.limit !== undefined) {
+      // Each end at the level that decides it: a limit fail is read at the canary's share (and then the test
+      // fails too), a limit pass at the whole level (the canary alone decides a limit; quantile-budget.ts).
+      const atShare = armQuantileIntervals(test.state, opts).canary;
+      const atWhole = quantileInterval(test.state.canary, { p, alpha });
+      const own = lowerIsBetter
+        ? { lower: atShare.lower, upper: atWhole.upper }
+        : { lower: atWhole.lower, upper: atShare.upper };
+      limit = limitVerdict(metric, own, canary);
+    }
+    const enough = { baseline: 1, canary: 1 };
+    let shown = sequentialVerdict({ interval: raw, allowed, samples: enough, minSamples: 0 });
+    if (limit) shown = worst(shown, limit.verdict);
+    // Whatever the interval and the limit's check prove, the test proves too (same mixtures; quantile-budget.ts):
+    // it only runs when they leave the question open.
+    const tested =
+      shown === "inconclusive"
+        ? quantileBudgetTest(test.state, {
+            p,
+            alpha,
+            direction,
+            scale: relative ? (lowerIsBetter ? 1 + allowed : 1 - allowed) : 1,
+            shift: relative ? 0 : lowerIsBetter ? allowed : -allowed,
+            limit: budget.limit,
+          })
+        : { fail: shown === "fail", pass: shown === "pass" };
+    const verdict: Verdict = tested.fail ? "fail" : tested.pass ? "pass" : "inconclusive";
     return {
       interval: raw,
       worsening: point(relative, lowerIsBetter, baseline, canary),
@@ -241,8 +279,12 @@ function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
       baseline,
       canary,
       samples: quantileSamples(test.state),
-      limit: limitVerdict(metric, own, canary),
-      note: null,
+      limit,
+      verdict,
+      note:
+        verdict !== shown
+          ? `${verdict === "fail" ? "over" : "within"} budget by the two-sample quantile test (the interval shown, each arm on its share of alpha, is wider)`
+          : null,
     };
   }
   const { baseline, canary } = rateEstimates(test.state);
@@ -289,7 +331,8 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       samples: j.samples,
       minSamples: metric.minSamples,
     });
-    if (verdict !== "nodata" && j.limit) verdict = worst(verdict, j.limit.verdict);
+    if (verdict !== "nodata" && j.verdict !== undefined) verdict = j.verdict;
+    else if (verdict !== "nodata" && j.limit) verdict = worst(verdict, j.limit.verdict);
     // Missing data never promotes: while a metric's source is down its findings cannot pass.
     if (gap !== undefined && verdict !== "fail") verdict = "nodata";
     const finite = j.interval && Number.isFinite(j.interval.lower) && Number.isFinite(j.interval.upper);

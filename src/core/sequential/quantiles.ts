@@ -2,15 +2,19 @@
 // bucket counts, valid at every look.
 //
 // Method: the fixed-quantile confidence sequence of Howard & Ramdas, "Sequential estimation of quantiles with
-// applications to A/B-testing and best-arm identification", Bernoulli 28(3), 2022, Theorem 1, with the
-// beta-binomial mixture boundary of Howard, Ramdas, McAuliffe, Sekhon (Annals of Statistics 2021).
-// For the true p-quantile q of a continuous distribution, the indicators 1{X_i ≤ q} are i.i.d.
-// Bernoulli(p), so with N_t(x) = #{i ≤ t: X_i ≤ x},
-//   M_t = B(a + N_t(q), b + t − N_t(q)) / B(a, b) / (p^N_t(q) (1 − p)^(t − N_t(q)))
-// is a nonnegative martingale with M_0 = 1 (a Beta(a, b) mixture of likelihood ratios), and by Ville's
-// inequality P(∃t: M_t ≥ 1/α) ≤ α. The confidence sequence is {x : M_t evaluated at N_t(x) < 1/α}. log M is
-// convex in the count, so the counts it accepts form a range [sLo, sHi] (found by binary search), and
-//   q ∈ {x : sLo ≤ N_t(x) ≤ sHi}.
+// applications to A/B-testing and best-arm identification", Bernoulli 28(3), 2022, Theorem 1, with one-sided
+// beta-binomial mixture boundaries (Howard, Ramdas, McAuliffe, Sekhon, Annals of Statistics 2021; onesided.ts).
+// With N_t(x) = #{i ≤ t: X_i ≤ x} and q the p-quantile (q = inf{x: F(x) ≥ p}):
+// - for x < q, F(x) < p, so the indicators 1{X_i ≤ x} have mean < p and the "upper" mixture of N_t(x) is a test
+//   supermartingale; N_t(x) is nondecreasing in x and the mixture increasing in the count, so
+//   P(∃t, ∃x < q: upper mixture at N_t(x) ≥ 1/α) ≤ P(∃t: upper mixture at N_t(q−) ≥ 1/α) ≤ α (Ville);
+// - for x ≥ q, F(x) ≥ p, and the "lower" mixture gives the mirror statement.
+// So {x : neither mixture at N_t(x) reaches 1/α} holds q at every look except with probability ≤ α per end: each
+// END is a one-sided confidence sequence at level α, and both ends miss together with probability ≤ 2α. A
+// verdict reads one end per arm (a fail the canary's lower and the baseline's upper, a pass the other two), and
+// for a given truth only one of fail and pass can be wrong, so one-sided ends are what a verdict needs.
+// The mixtures are monotone in the count, so the accepted counts form a range [sLo, sHi] (binary search).
+// No continuity is needed: only F(x) < p below q and F(q) ≥ p are used.
 //
 // Histogram buckets: only N_t at the bucket bounds (the `le` values) is known. The interval is widened to bucket
 // edges so that it stays conservative: the lower end is the upper bound of the last bucket whose cumulative
@@ -21,28 +25,24 @@
 // 2^(1/32)), a canary/baseline ratio cannot be proven closer than about f² (resolution limits sensitivity, not
 // validity; classic Prometheus buckets with f ≈ 2-2.5 can only catch gross regressions).
 //
-// Prior: Beta(c·p, c·(1 − p)) centred at p, with c = t*/x* − 1 matched to the normal mixture tuned for t* =
-// `targetSamples` (default 2000 per arm; mixture.ts); as in means.ts, keep it fixed for the life of a test.
+// Prior: Beta(c·p, c·(1 − p)) centred at p, restricted to one side, with c matched to the normal mixture tuned
+// for t* = `targetSamples` (default 2000; mixture.ts, onesided.ts); in a comparison the baseline's t* is ten
+// times the canary's (it keeps most of the traffic). As in means.ts, keep the tuning fixed for the life of a test.
 //
-// Comparing arms: each arm's sequence is run at alpha/2 and the contrast qC − k·qB (k ≥ 0) is bounded by
-// interval arithmetic, [LC − k·UB, UC − k·LB]. Valid by a union bound: P(either arm's sequence ever misses its
-// quantile) ≤ alpha/2 + alpha/2 = alpha, and on the complementary event both cover at every look, so the
-// contrast interval covers qC − k·qB at every look. This needs no independence between the arms. (Howard &
-// Ramdas's Theorem 5 gives a sharper sequential A/B test of quantiles; the union bound is simpler, yields an
-// interval for any k, and costs about a factor sqrt(2) in width.)
+// Comparing arms: the canary's ends at canaryShare·alpha, the baseline's at baselineShare·alpha (shares summing
+// to at most 1), and the contrast qC − k·qB (k ≥ 0) bounded by interval arithmetic, [LC − k·UB, UC − k·LB].
+// Valid by a union bound: a wrong lower end needs LC > qC or UB < qB, probability ≤ (canaryShare +
+// baselineShare)·alpha ≤ alpha, likewise the upper end. This needs no independence between the arms.
+// The online analysis judges quantile budgets with the sharper two-sample test of quantile-budget.ts, which
+// proves whatever these intervals prove (at its shares) and reports them.
 //
-// Assumptions: i.i.d. observations within an arm; a continuous distribution at the quantile (latencies are);
-// bucket layouts that do not change during a test; counts are exact integers (Prometheus `increase()`
-// extrapolates to non-integers: the update rounds cumulative counts and rejects inconsistent ones).
+// Assumptions: i.i.d. observations within an arm; bucket layouts that do not change during a test; counts are
+// exact integers (Prometheus `increase()` extrapolates to non-integers: the update rounds cumulative counts and
+// rejects inconsistent ones).
 
 import type { Interval } from "../types.js";
-import {
-  betaConcentration,
-  checkAlpha,
-  checkPositive,
-  firstTrueInteger,
-  logBetaBinomialMixture,
-} from "./mixture.js";
+import { checkAlpha, checkPositive } from "./mixture.js";
+import { oneSidedMixture, rejectionBoundary, type OneSidedMixture, type Side } from "./onesided.js";
 
 /** A Prometheus bucket: `le` upper bound (+Infinity for "+Inf") and the cumulative count of values ≤ le. */
 export interface HistogramBucket {
@@ -73,15 +73,33 @@ export interface QuantileUpdate {
 export interface QuantileCsOptions {
   /** The quantile, e.g. 0.95. */
   readonly p: number;
-  /** For one arm: P(ever excluding its quantile) ≤ alpha. For a contrast: the total over both arms. */
+  /**
+   * For one arm: each end's level (P(the lower end ever exceeds the quantile) ≤ alpha, likewise the upper end).
+   * For a contrast: each end's level over both arms.
+   */
   readonly alpha: number;
-  /** Per-arm sample count at which the boundary is tuned to be narrowest; default 2000. */
+  /** Sample count at which the boundary is tuned to be narrowest (the canary's, in a comparison). */
   readonly targetSamples?: number | undefined;
+  /** In a comparison, the baseline's tuning; default targetSamples. */
+  readonly baselineTargetSamples?: number | undefined;
+  /** In a comparison, the canary's part of alpha; default DEFAULT_CANARY_SHARE. */
+  readonly canaryShare?: number | undefined;
+  /** In a comparison, the baseline's part of alpha; default 1 − canaryShare. */
+  readonly baselineShare?: number | undefined;
   /** Lower edge of the first bucket (the smallest possible value); default 0 (durations). */
   readonly lowest?: number | undefined;
 }
 
 export const DEFAULT_QUANTILE_TARGET = 2000;
+export const DEFAULT_CANARY_SHARE = 0.5;
+
+/**
+ * The baseline's default tuning in a comparison: ten times the canary's. The baseline keeps most of the traffic
+ * while a canary is judged (nine times the canary's at 10%, three times at 25%) and has served alone before it.
+ */
+export function baselineTarget(canaryTarget: number): number {
+  return 10 * canaryTarget;
+}
 
 /** An empty histogram; with no bounds, the first batch sets the bucket layout. */
 export function initialHistogramState(bounds: readonly number[] = []): HistogramState {
@@ -152,8 +170,10 @@ export function updateQuantiles(state: QuantileState, update: QuantileUpdate): Q
 }
 
 /**
- * The range [lower, upper] of counts N_t(q) = #{X ≤ q} that the beta-binomial mixture test of "q is the
- * p-quantile" accepts after n observations (log M < log(1/alpha)).
+ * The range [lower, upper] of counts N_t(x) = #{X ≤ x} that neither one-sided test of "x is the p-quantile"
+ * rejects after n observations, each test at level alpha (onesided.ts). A count below `lower` is too few values
+ * ≤ x for x to be at or above the quantile (the "lower" mixture); a count above `upper` too many for x to be
+ * below it (the "upper" mixture).
  */
 export function acceptedRankRange(
   n: number,
@@ -163,24 +183,28 @@ export function acceptedRankRange(
 ): { lower: number; upper: number } {
   checkAlpha(alpha);
   if (!(p > 0 && p < 1)) throw new RangeError(`p must be in (0, 1), got ${p}`);
-  const c = betaConcentration(targetSamples, alpha);
-  const a = c * p;
-  const b = c * (1 - p);
-  const logP = Math.log(p);
-  const log1mP = Math.log1p(-p);
-  const threshold = -Math.log(alpha);
-  const logM = (s: number): number => logBetaBinomialMixture(s, n - s, logP, log1mP, a, b);
-  // log M is convex in s: its minimizer is the first s where the forward difference turns non-negative.
-  const sMin = firstTrueInteger(0, n - 1, (s) => logM(s + 1) - logM(s) >= 0);
-  if (!(logM(sMin) < threshold)) return { lower: sMin, upper: sMin - 1 }; // empty (cannot happen for α < 1/2)
-  const lower = firstTrueInteger(0, sMin, (s) => logM(s) < threshold);
-  const upper = firstTrueInteger(sMin, n, (s) => !(logM(s) < threshold)) - 1;
-  return { lower, upper };
+  const low = rejectionBoundary(mixtureFor("lower", p, alpha, targetSamples), n, alpha);
+  const high = rejectionBoundary(mixtureFor("upper", p, alpha, targetSamples), n, alpha);
+  return { lower: low + 1, upper: high - 1 };
+}
+
+// The priors depend only on (side, p, alpha, target); a rollout asks for the same few thousands of times, so
+// they are cached (immutable values).
+const mixtures = new Map<string, OneSidedMixture>();
+export function mixtureFor(side: Side, p: number, alpha: number, target: number): OneSidedMixture {
+  const key = `${side}:${p}:${alpha}:${target}`;
+  let m = mixtures.get(key);
+  if (m === undefined) {
+    if (mixtures.size > 1000) mixtures.clear();
+    m = oneSidedMixture(side, p, alpha, target);
+    mixtures.set(key, m);
+  }
+  return m;
 }
 
 /**
  * The anytime-valid interval for one arm's p-quantile, widened to bucket edges: every value of the quantile
- * consistent with the data at this look, to bucket resolution.
+ * consistent with the data at this look, to bucket resolution; each end a one-sided bound at alpha.
  */
 export function quantileInterval(state: HistogramState, options: QuantileCsOptions): Interval {
   const lowest = options.lowest ?? 0;
@@ -232,20 +256,33 @@ function scale(k: number, x: number): number {
   return k === 0 ? 0 : k * x;
 }
 
-/** Both arms' intervals, each at alpha/2 (the union bound of the header). */
+/**
+ * Both arms' intervals: the canary's ends each at canaryShare·alpha, the baseline's at baselineShare·alpha
+ * (default 1 − canaryShare), joined by the union bound of the header.
+ */
 export function armQuantileIntervals(
   state: QuantileState,
   options: QuantileCsOptions,
 ): { baseline: Interval; canary: Interval } {
   checkAlpha(options.alpha);
-  const perArm = { ...options, alpha: options.alpha / 2 };
+  const share = options.canaryShare ?? DEFAULT_CANARY_SHARE;
+  const baseShare = options.baselineShare ?? 1 - share;
+  if (!(share > 0 && baseShare > 0 && share + baseShare <= 1 + 1e-12))
+    throw new RangeError(
+      `the arms' shares of alpha must be > 0 and sum to <= 1, got ${share} and ${baseShare}`,
+    );
   return {
-    baseline: quantileInterval(state.baseline, perArm),
-    canary: quantileInterval(state.canary, perArm),
+    baseline: quantileInterval(state.baseline, {
+      ...options,
+      alpha: options.alpha * baseShare,
+      targetSamples:
+        options.baselineTargetSamples ?? baselineTarget(options.targetSamples ?? DEFAULT_QUANTILE_TARGET),
+    }),
+    canary: quantileInterval(state.canary, { ...options, alpha: options.alpha * share }),
   };
 }
 
-/** The anytime-valid interval for qC − k·qB (k ≥ 0; default 1), with alpha over both arms. */
+/** The anytime-valid interval for qC − k·qB (k ≥ 0; default 1), each end at alpha over both arms. */
 export function quantileContrastInterval(
   state: QuantileState,
   options: QuantileCsOptions & { readonly k?: number | undefined },
@@ -257,7 +294,7 @@ export function quantileContrastInterval(
 }
 
 /**
- * The anytime-valid interval for the ratio qC/qB (relative budgets: ratio − 1), with alpha over both arms.
+ * The anytime-valid interval for the ratio qC/qB (relative budgets: ratio − 1), each end at alpha over both arms.
  * Needs positive values (durations); the upper end is +∞ while the baseline's lower end is 0.
  */
 export function quantileRatioInterval(state: QuantileState, options: QuantileCsOptions): Interval {

@@ -8,7 +8,11 @@
 //   nodata        when either arm has fewer than minSamples.
 // With a confidence sequence of level 1 − α, the probability that ANY look ever gives a wrong verdict (fail
 // while within budget, or pass while over it) is at most α: for a given true worsening only one of the two
-// errors is possible, and each needs the sequence to miss the truth at some look.
+// errors is possible, and each needs the sequence to miss the truth at some look. Each error needs only ONE end
+// to miss (a wrong fail the lower end, a wrong pass the upper end), so an interval whose ends are separate
+// one-sided sequences at 1 − α each (quantiles.ts) gives the same guarantee.
+// A test may also decide a verdict itself rather than through an interval, with the same guarantee (the
+// two-sample quantile test of quantile-budget.ts: P(wrong fail) ≤ α and P(wrong pass) ≤ α over all looks).
 //
 // Family-wise control: a rollout makes many critical tests ((slice, metric) pairs; a budget with a `limit`
 // counts twice). Giving test i the level α_i with Σ α_i <= α bounds the chance of any wrong critical verdict,
