@@ -98,6 +98,13 @@ export interface GatewayApiRouterOptions {
   readonly attempts?: number;
 }
 
+function routeName(rollout: VoiceRollout): string {
+  const gateway = rollout.spec.traffic.gatewayAPI;
+  // The schema requires exactly one router; reaching here without this one is a wiring bug, not user input.
+  if (!gateway) throw new Error(`rollout ${rollout.metadata.name} does not route through Gateway API`);
+  return gateway.httpRoute;
+}
+
 export class GatewayApiRouter implements TrafficRouter {
   private readonly api: CustomObjectsApi;
   private readonly attempts: number;
@@ -108,7 +115,7 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   private async read(rollout: VoiceRollout): Promise<HTTPRoute> {
-    const name = rollout.spec.traffic.gatewayAPI.httpRoute;
+    const name = routeName(rollout);
     const namespace = rollout.metadata.namespace;
     try {
       return (await this.api.getNamespacedCustomObject({
@@ -134,7 +141,7 @@ export class GatewayApiRouter implements TrafficRouter {
     }
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const where = `httproute ${rollout.metadata.namespace}/${rollout.spec.traffic.gatewayAPI.httpRoute}`;
+    const where = `httproute ${rollout.metadata.namespace}/${routeName(rollout)}`;
     for (let attempt = 1; ; attempt++) {
       const route = await this.read(rollout);
       const rules = splitRules(route, stable, canary);

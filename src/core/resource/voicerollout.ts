@@ -45,14 +45,89 @@ export const gatewayApiTrafficSchema = z.strictObject({
   ),
 });
 
-export const trafficSchema = z.strictObject({
-  gatewayAPI: gatewayApiTrafficSchema.describe("Route through Gateway API HTTPRoute backend weights."),
+export const istioTrafficSchema = z.strictObject({
+  virtualService: dnsName.describe(
+    "The Istio VirtualService, in the rollout's namespace, whose http route destination weights voicectl sets.",
+  ),
+  routes: z
+    .array(z.string().min(1))
+    .optional()
+    .describe(
+      "Only these named http routes of the VirtualService; every route naming both hosts when omitted.",
+    ),
+});
+
+export const kserveTrafficSchema = z.strictObject({
+  inferenceService: dnsName.describe(
+    "The KServe InferenceService, in the rollout's namespace, whose spec.predictor.canaryTrafficPercent voicectl sets.",
+  ),
+});
+
+/** A header match that sends one slice (a voice, a tenant, a language) to stable while the rollout goes on. */
+export const pinningSchema = z.strictObject({
+  label: z
+    .string()
+    .min(1)
+    .describe("The slice label whose regressing values are pinned to stable, e.g. voice_id."),
+  header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, "expected an HTTP header name such as x-voice-id")
+    .describe("The request header carrying that label's value, e.g. x-voice-id."),
+  maxPins: z
+    .number()
+    .int()
+    .min(1)
+    .default(1)
+    .describe("At most this many values pinned; one more regressing value rolls the whole rollout back."),
+});
+
+export const trafficSchema = z
+  .strictObject({
+    gatewayAPI: gatewayApiTrafficSchema
+      .optional()
+      .describe("Route through Gateway API HTTPRoute backend weights."),
+    istio: istioTrafficSchema
+      .optional()
+      .describe("Route through an Istio VirtualService's destination weights."),
+    kserve: kserveTrafficSchema
+      .optional()
+      .describe("Route through a KServe InferenceService's canaryTrafficPercent."),
+    pinning: pinningSchema
+      .optional()
+      .describe("Pin a regressing slice to stable by a header match instead of rolling everyone back."),
+  })
+  .refine((t) => [t.gatewayAPI, t.istio, t.kserve].filter((x) => x !== undefined).length === 1, {
+    message: "expected exactly one traffic router: gatewayAPI, istio or kserve",
+  });
+
+export const tolerationSchema = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.number().int().optional(),
 });
 
 export const nodePoolSchema = z.strictObject({
   name: z.string().min(1).describe("The pool's name: nodes carry the label voicectl.dev/pool=NAME."),
+  selector: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe("Node labels that make up the pool; defaults to voicectl.dev/pool=NAME."),
+  tolerations: z
+    .array(tolerationSchema)
+    .optional()
+    .describe("Taints of the pool's nodes that the versions' pods tolerate."),
   gpusPerReplica: z.number().int().min(0).default(1).describe("nvidia.com/gpu each replica requests."),
   pricePerGPUHour: z.number().min(0).optional().describe("What one GPU hour costs, for the cost metric."),
+  maxSurgeGPUs: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Extra GPUs the rollout may hold at once beyond what stable held before it; defaults to the canary's full size.",
+    ),
 });
 
 export const voiceRolloutSpecSchema = z.strictObject({
