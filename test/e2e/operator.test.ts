@@ -4,15 +4,21 @@
 // stand-in that routes the fleet's traffic by the HTTPRoute's weights. Issue 5's scenarios: a rollout that
 // promotes step by step, a drifting cloned voice, a non-critical regression with approve and abort, a critical
 // regression during a pause, and the operator killed mid-rollout.
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "../support/cli.js";
 import { startCluster, type TestCluster } from "../support/cluster.js";
 import { routeCanaryWeight, startDataPlane, type DataPlane } from "../support/dataplane.js";
+import {
+  APPROVER,
+  CANARY,
+  prepareNamespace,
+  rolloutYaml,
+  setUpOperatorCluster,
+  STABLE,
+  startOperatorProcess,
+  type OperatorProcess,
+} from "../support/operator.js";
 
-const STABLE = "tts-v41";
-const CANARY = "tts-v42";
 /** Real seconds between looks; at 60x each look holds this many simulated minutes of traffic. */
 const INTERVAL_S = 4;
 
@@ -21,82 +27,8 @@ let operatorKubeconfig: string;
 let approverKubeconfig: string;
 const running: { plane?: DataPlane | undefined; operators: OperatorProcess[] } = { operators: [] };
 
-// The studio policy without cost: cost per audio second compares GPUs held per audio second, which at a
-// small canary weight (two canary replicas for a quarter of the traffic) is legitimately worse; GPU scaling
-// with the weight (issue 6) is what makes it comparable.
-const POLICY = `
-apiVersion: voicectl.dev/v1alpha1
-kind: RolloutPolicy
-metadata: { name: tts-studio }
-spec:
-  sliceBy: [language]
-  metrics:
-    - { name: ttfa_p95, column: ttfa_ms, direction: lowerIsBetter, aggregate: p95, tier: latency,
-        critical: false, budget: { relative: 0.15 } }
-    - { name: speaker_similarity, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
-        sliceBy: [voice_id], budget: { absolute: 0.01 } }
-    - { name: mos, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
-        budget: { absolute: 0.1 } }
-    - { name: wer, direction: lowerIsBetter, aggregate: mean, tier: quality, critical: true,
-        budget: { absolute: 0.3 } }
-`;
-
-function rolloutYaml(steps: string): string {
-  return `
-apiVersion: voicectl.dev/v1alpha1
-kind: VoiceRollout
-metadata: { name: tts }
-spec:
-  stable: { deployment: ${STABLE} }
-  canary: { deployment: ${CANARY}, replicas: 2 }
-  policyRef: { name: tts-studio }
-  traffic: { gatewayAPI: { httpRoute: tts } }
-  analysis: { interval: ${INTERVAL_S}s }
-  rollback: { scaleDownDelay: 3s }
-  steps:
-${steps}`;
-}
-
-interface OperatorProcess {
-  readonly child: ChildProcess;
-  readonly logs: string[];
-  readonly exited: Promise<number | null>;
-}
-
 function startOperator(namespace: string, prometheusUrl: string): OperatorProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      "dist/src/cli/main.js",
-      "operator",
-      "--kubeconfig",
-      operatorKubeconfig,
-      "--prometheus",
-      prometheusUrl,
-      "-n",
-      namespace,
-      "--listen",
-      "127.0.0.1:0",
-      "--leader-election-namespace",
-      "voicectl-system",
-      "--lease-duration",
-      "3s",
-      "--poll",
-      "1s",
-      "--resync",
-      "20s",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const logs: string[] = [];
-  let partial = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    const lines = (partial + d.toString()).split("\n");
-    partial = lines.pop() ?? "";
-    logs.push(...lines);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const op = { child, logs, exited };
+  const op = startOperatorProcess({ kubeconfig: operatorKubeconfig, prometheusUrl, namespace });
   running.operators.push(op);
   return op;
 }
@@ -162,11 +94,7 @@ async function routeWeight(ns: string): Promise<number | null> {
 
 /** A namespace with the example workloads and route, the test policy, and a data plane for `scenario`. */
 async function prepare(ns: string, scenario: string): Promise<DataPlane> {
-  const r = await cluster.kubectl(["create", "namespace", ns]);
-  if (r.code !== 0) throw new Error(r.stderr);
-  const workloads = readFileSync("examples/rollouts/workloads.yaml", "utf8");
-  const apply = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], workloads + "\n---\n" + POLICY);
-  if (apply.code !== 0) throw new Error(apply.stderr);
+  await prepareNamespace(cluster, ns);
   running.plane = await startDataPlane({
     scenario,
     kubeconfig: cluster.kubeconfig,
@@ -181,7 +109,7 @@ async function prepare(ns: string, scenario: string): Promise<DataPlane> {
 }
 
 async function startRollout(ns: string, steps: string): Promise<void> {
-  const r = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], rolloutYaml(steps));
+  const r = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], rolloutYaml(steps, INTERVAL_S));
   if (r.code !== 0) throw new Error(r.stderr);
 }
 
@@ -195,35 +123,13 @@ async function events(ns: string): Promise<string[]> {
 beforeAll(async () => {
   // Enough GPUs on pool l4 for every test's stable and canary replicas at once.
   cluster = await startCluster({ l4Nodes: 24 });
-  await cluster.apply(readFileSync("charts/voicectl/templates/cluster-roles.yaml", "utf8"));
-  await cluster.apply(readFileSync("charts/voicectl/templates/command-admission-policy.yaml", "utf8"));
-  const setup = `
-apiVersion: v1
-kind: Namespace
-metadata: { name: voicectl-system }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: voicectl-operator }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-operator }
-subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: oncall-approver }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-approver }
-subjects: [{ kind: User, name: oncall@voice.example, apiGroup: rbac.authorization.k8s.io }]
-`;
-  await cluster.apply(setup);
-  operatorKubeconfig = cluster.userKubeconfig("voicectl-operator");
-  approverKubeconfig = cluster.userKubeconfig("oncall@voice.example");
+  const ids = await setUpOperatorCluster(cluster);
+  operatorKubeconfig = ids.operator;
+  approverKubeconfig = ids.approver;
 }, 300_000);
 
 afterEach(async () => {
-  for (const op of running.operators.splice(0)) {
-    op.child.kill("SIGTERM");
-    await op.exited;
-  }
+  for (const op of running.operators.splice(0)) await op.stop();
   await running.plane?.stop();
   running.plane = undefined;
 }, 60_000);
@@ -319,7 +225,7 @@ describe("voicectl operator on a real control plane", () => {
       const s = await rolloutStatus(ns);
       return s.canaryWeight === 50 ? s : undefined;
     });
-    expect(resumed.history?.map((h) => [h.action, h.user])).toEqual([["approve", "oncall@voice.example"]]);
+    expect(resumed.history?.map((h) => [h.action, h.user])).toEqual([["approve", APPROVER]]);
 
     await waitFor("Paused again", 150_000, phaseIs(ns, "Paused"));
     const abort = await cli(

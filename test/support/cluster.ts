@@ -3,12 +3,23 @@
 // test file gets its own cluster (its own run dir, so files never share state), and `stop()` runs down.sh.
 // A process-exit hook tears down a cluster a crashed test left behind.
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** The repository: the nearest directory up from here with test/cluster/up.sh (also from dist/ for benches). */
+export function repositoryRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "test/cluster/up.sh"))) {
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new Error("cannot find test/cluster/up.sh above " + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+const ROOT = repositoryRoot();
 const SCRIPTS = join(ROOT, "test/cluster");
 export const CRD_DIR = join(ROOT, "charts/voicectl/crds");
 
@@ -46,6 +57,15 @@ const running = new Set<() => void>();
 process.on("exit", () => {
   for (const stop of running) stop();
 });
+// A bench or test run stopped with Ctrl-C or kill must not leave etcd and an apiserver behind: the exit hook
+// above does not run when a signal ends the process.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const stop of running) stop();
+    running.clear();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  });
+}
 
 function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string) {
   return new Promise<CommandResult>((done) => {
