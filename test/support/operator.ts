@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot, type TestCluster } from "./cluster.js";
+import { renderChart } from "./helm.js";
 
 export const STABLE = "tts-v41";
 export const CANARY = "tts-v42";
@@ -57,7 +58,7 @@ export interface OperatorIdentities {
   readonly approver: string;
 }
 
-/** Installs the chart's roles and admission policy, the Lease namespace, and two identities. */
+/** Installs the chart's roles, admission policy and leader-election Role, the Lease namespace, and two identities. */
 export async function setUpOperatorCluster(cluster: TestCluster): Promise<OperatorIdentities> {
   const templates = join(ROOT, "charts/voicectl/templates");
   await cluster.apply(readFileSync(join(templates, "cluster-roles.yaml"), "utf8"));
@@ -74,11 +75,26 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicect
 subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: voicectl-operator-leader-election, namespace: voicectl-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: voicectl-leader-election }
+subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: { name: oncall-approver }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-approver }
 subjects: [{ kind: User, name: ${APPROVER}, apiGroup: rbac.authorization.k8s.io }]
 `);
+  // The Lease right is the chart's own namespaced Role (its Lease only, in voicectl-system), rendered by the
+  // real helm as `helm install voicectl -n voicectl-system` would, and bound above to the operator's user
+  // instead of the chart's ServiceAccount. prometheus.url must be set to render; nothing here reads it.
+  await cluster.apply(
+    await renderChart({
+      set: { "prometheus.url": "http://prometheus.invalid:9090" },
+      showOnly: ["templates/operator/leader-election-role.yaml"],
+    }),
+  );
   return {
     operator: cluster.userKubeconfig("voicectl-operator"),
     approver: cluster.userKubeconfig(APPROVER),
@@ -107,6 +123,12 @@ export interface OperatorProcessOptions {
   readonly prometheusUrl: string;
   /** Watch one namespace; all when omitted. */
   readonly namespace?: string | undefined;
+  /** The leader Lease's name (default voicectl-operator): operators of separate namespaces need their own. */
+  readonly leaderElectionId?: string | undefined;
+  /** More flags, after the defaults (a later flag wins: --log-level debug, say). */
+  readonly extraArgs?: readonly string[] | undefined;
+  /** Extra environment, e.g. the test-only VOICECTL_FAULT_EXIT_AT of src/operator/faults.ts. */
+  readonly env?: Readonly<Record<string, string>> | undefined;
 }
 
 /** `voicectl operator` from dist/, with short leases and polls so tests move at test speed. */
@@ -122,29 +144,52 @@ export function startOperatorProcess(options: OperatorProcessOptions): OperatorP
     "127.0.0.1:0",
     "--leader-election-namespace",
     "voicectl-system",
+    // Long enough that a loaded CI machine does not miss renewals, short enough that a killed leader's
+    // Lease expires within a test's patience.
     "--lease-duration",
-    "3s",
+    "6s",
     "--poll",
     "1s",
     "--resync",
     "20s",
     ...(options.namespace !== undefined ? ["-n", options.namespace] : []),
+    ...(options.leaderElectionId !== undefined ? ["--leader-election-id", options.leaderElectionId] : []),
+    ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   const logs: string[] = [];
-  let partial = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    const lines = (partial + d.toString()).split("\n");
-    partial = lines.pop() ?? "";
-    logs.push(...lines);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let stopping = false;
+  let current!: ChildProcess;
+  let resolveExited!: (code: number | null) => void;
+  const exited = new Promise<number | null>((resolve) => (resolveExited = resolve));
+  const launch = () => {
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...options.env },
+    });
+    current = child;
+    let partial = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      const lines = (partial + d.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      logs.push(...lines);
+    });
+    child.on("exit", (code, signal) => {
+      // A replica that lost its Lease exits 1 and its Deployment would start it again: so do we. A kill by a
+      // signal (a test playing a crash) or a stop ends it for good.
+      if (!stopping && signal === null && code === 1) launch();
+      else resolveExited(code);
+    });
+  };
+  launch();
   return {
-    child,
+    get child() {
+      return current;
+    },
     logs,
     exited,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      stopping = true;
+      if (current.exitCode === null && current.signalCode === null) current.kill("SIGTERM");
       await exited;
     },
   };
