@@ -13,6 +13,11 @@ import {
   type EventRecorder,
   type LookSource,
   type MetricsSources,
+  type NodePools,
+  type PoolCapacity,
+  type PoolSelector,
+  type Taint,
+  type Toleration,
   type PolicyLookup,
   type PolicyStore,
   type Ports,
@@ -21,6 +26,7 @@ import {
   type StoredAnalysis,
   type TrafficRouter,
   type Workloads,
+  toleratesAll,
 } from "./ports.js";
 import type { Timers } from "./queue.js";
 
@@ -229,6 +235,14 @@ export class MemoryWorkloads implements Workloads {
   replicasOf(ref: RolloutRef): number | undefined {
     return this.deployments.get(keyOf(ref))?.replicas;
   }
+  /** Every Deployment with its key (namespace/name), in the order they were first set. */
+  entries(): { key: string; replicas: number; gpusPerReplica: number }[] {
+    return [...this.deployments].map(([key, d]) => ({
+      key,
+      replicas: d.replicas,
+      gpusPerReplica: d.gpusPerReplica,
+    }));
+  }
   async deployment(ref: RolloutRef): Promise<DeploymentState | null> {
     this.faults.check("deployment");
     const d = this.deployments.get(keyOf(ref));
@@ -242,6 +256,111 @@ export class MemoryWorkloads implements Workloads {
     d.replicas = replicas;
     d.readyReplicas = Math.min(d.readyReplicas, replicas);
     this.scales.push({ name: ref.name, replicas });
+  }
+}
+
+export interface MemoryNode {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly gpus: number;
+  readonly ready?: boolean;
+  readonly unschedulable?: boolean;
+  readonly taints?: readonly Taint[];
+}
+
+/**
+ * A cluster's GPU nodes and a scheduler reduced to what the pool check needs: each Deployment placed with a
+ * node selector has its replicas bound, in order, to the first node that matches, can take a pod and has the
+ * GPUs free; replicas that fit nowhere are Pending (and hold nothing). Other tenants' pods are `reserve`d GPUs.
+ * Binding is recomputed on every read, so pods of a scaled-down Deployment are gone at once.
+ */
+export class MemoryNodePools implements NodePools {
+  readonly faults = new Faults();
+  private nodes: MemoryNode[] = [];
+  private readonly placements = new Map<
+    string,
+    { selector: Record<string, string>; tolerations: Toleration[] }
+  >();
+  private readonly reservations: { selector: Record<string, string>; gpus: number }[] = [];
+  /** Every capacity read, for tests that count API calls. */
+  reads = 0;
+
+  constructor(private readonly workloads: MemoryWorkloads) {}
+
+  addNode(node: MemoryNode): void {
+    this.nodes = [...this.nodes.filter((n) => n.name !== node.name), node];
+  }
+  removeNode(name: string): void {
+    this.nodes = this.nodes.filter((n) => n.name !== name);
+  }
+  /** The Deployment's pods select nodes with these labels (its template's nodeSelector). */
+  place(ref: RolloutRef, selector: Record<string, string>, tolerations: Toleration[] = []): void {
+    this.placements.set(keyOf(ref), { selector, tolerations });
+  }
+  /** Another tenant's pods take `gpus` on nodes with these labels; returns a function that frees them. */
+  reserve(selector: Record<string, string>, gpus: number): () => void {
+    const r = { selector, gpus };
+    this.reservations.push(r);
+    return () => {
+      const i = this.reservations.indexOf(r);
+      if (i >= 0) this.reservations.splice(i, 1);
+    };
+  }
+
+  private schedulable(n: MemoryNode, tolerations: readonly Toleration[]): boolean {
+    return n.ready !== false && n.unschedulable !== true && toleratesAll(tolerations, n.taints ?? []);
+  }
+
+  /** GPUs used per node, and Pending replicas per Deployment key. */
+  private bind(): { used: Map<string, number>; pending: Map<string, number> } {
+    const used = new Map<string, number>(this.nodes.map((n) => [n.name, 0]));
+    const pending = new Map<string, number>();
+    const matches = (n: MemoryNode, sel: Record<string, string>) =>
+      Object.entries(sel).every(([k, v]) => n.labels[k] === v);
+    const place = (
+      sel: Record<string, string>,
+      tolerations: readonly Toleration[],
+      gpus: number,
+    ): boolean => {
+      const node = this.nodes.find(
+        (n) => matches(n, sel) && this.schedulable(n, tolerations) && n.gpus - used.get(n.name)! >= gpus,
+      );
+      if (!node) return false;
+      used.set(node.name, used.get(node.name)! + gpus);
+      return true;
+    };
+    for (const r of this.reservations) for (let i = 0; i < r.gpus; i++) place(r.selector, [], 1);
+    for (const d of this.workloads.entries()) {
+      const p = this.placements.get(d.key);
+      if (!p) continue;
+      let missing = 0;
+      for (let i = 0; i < d.replicas; i++) if (!place(p.selector, p.tolerations, d.gpusPerReplica)) missing++;
+      pending.set(d.key, missing);
+    }
+    return { used, pending };
+  }
+
+  /** Replicas of this Deployment the scheduler could not place: Pending pods. */
+  pending(ref: RolloutRef): number {
+    return this.bind().pending.get(keyOf(ref)) ?? 0;
+  }
+
+  async capacity(pool: PoolSelector): Promise<PoolCapacity> {
+    this.faults.check("capacity");
+    this.reads++;
+    const { used } = this.bind();
+    const inPool = this.nodes.filter((n) =>
+      Object.entries(pool.selector).every(([k, v]) => n.labels[k] === v),
+    );
+    const counted = inPool.filter(
+      (n) => n.ready !== false && n.unschedulable !== true && toleratesAll(pool.tolerations, n.taints ?? []),
+    );
+    return {
+      allocatable: counted.reduce((s, n) => s + n.gpus, 0),
+      requested: counted.reduce((s, n) => s + used.get(n.name)!, 0),
+      nodes: counted.length,
+      excluded: inPool.length - counted.length,
+    };
   }
 }
 
@@ -360,13 +479,16 @@ export interface MemoryPorts extends Ports {
   readonly metrics: ScriptedMetrics;
   readonly events: MemoryEvents;
   readonly clock: ManualClock;
+  readonly pools: MemoryNodePools;
 }
 
 export function memoryPorts(script: LookScript, clock = new ManualClock()): MemoryPorts {
+  const workloads = new MemoryWorkloads();
   return {
     rollouts: new MemoryRolloutStore(),
     policies: new MemoryPolicyStore(),
-    workloads: new MemoryWorkloads(),
+    workloads,
+    pools: new MemoryNodePools(workloads),
     router: new MemoryRouter(),
     analysis: new MemoryAnalysisStore(),
     metrics: new ScriptedMetrics(script),

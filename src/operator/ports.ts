@@ -4,7 +4,13 @@
 import type { Look } from "../core/analysis/look.js";
 import type { OnlineState } from "../core/analysis/online.js";
 import type { Policy } from "../core/policy/schema.js";
-import type { VoiceRollout, VoiceRolloutCommand, VoiceRolloutStatus } from "../core/resource/voicerollout.js";
+import type {
+  tolerationSchema,
+  VoiceRollout,
+  VoiceRolloutCommand,
+  VoiceRolloutStatus,
+} from "../core/resource/voicerollout.js";
+import type { z } from "zod";
 
 /** A write lost a race with another writer (HTTP 409): re-read and try again, it is not a failure. */
 export class ConflictError extends Error {
@@ -53,12 +59,114 @@ export interface Workloads {
   scale(ref: RolloutRef, replicas: number): Promise<void>;
 }
 
+export type Toleration = z.infer<typeof tolerationSchema>;
+
+/** Which nodes make up a GPU pool: spec.nodePool with its default selector applied. */
+export interface PoolSelector {
+  readonly name: string;
+  /** Node labels, all of which a pool node carries (default voicectl.dev/pool=NAME). */
+  readonly selector: Readonly<Record<string, string>>;
+  /** The versions' tolerations: a node with a NoSchedule or NoExecute taint none of them tolerates is not counted. */
+  readonly tolerations: readonly Toleration[];
+}
+
+/** A pool's nvidia.com/gpu as the scheduler sees it. */
+export interface PoolCapacity {
+  /** Allocatable GPUs of the pool's nodes that can take a pod: Ready, schedulable, taints tolerated. */
+  readonly allocatable: number;
+  /** GPUs requested by pods bound to those nodes that have not finished (not Succeeded or Failed). */
+  readonly requested: number;
+  /** Nodes counted. */
+  readonly nodes: number;
+  /** Nodes matching the selector but not counted (not Ready, cordoned, or tainted against the versions). */
+  readonly excluded: number;
+}
+
+export interface NodePools {
+  capacity(pool: PoolSelector): Promise<PoolCapacity>;
+}
+
+export const POOL_LABEL = "voicectl.dev/pool";
+
+/** spec.nodePool's nodes: its selector, or voicectl.dev/pool=NAME when it names none. */
+export function poolSelectorOf(pool: {
+  name: string;
+  selector?: Record<string, string> | undefined;
+  tolerations?: readonly Toleration[] | undefined;
+}): PoolSelector {
+  return {
+    name: pool.name,
+    selector:
+      pool.selector && Object.keys(pool.selector).length > 0 ? pool.selector : { [POOL_LABEL]: pool.name },
+    tolerations: pool.tolerations ?? [],
+  };
+}
+
+export interface Taint {
+  readonly key: string;
+  readonly value?: string | undefined;
+  readonly effect: string;
+}
+
+/**
+ * Whether a pod with these tolerations may be scheduled onto a node with these taints, as the scheduler's
+ * TaintToleration filter decides: every NoSchedule and NoExecute taint must be tolerated (PreferNoSchedule
+ * only lowers a score).
+ */
+export function toleratesAll(tolerations: readonly Toleration[], taints: readonly Taint[]): boolean {
+  return taints
+    .filter((t) => t.effect === "NoSchedule" || t.effect === "NoExecute")
+    .every((t) =>
+      tolerations.some((tol) => {
+        if (tol.effect !== undefined && tol.effect !== t.effect) return false;
+        // An empty key with Exists tolerates every taint.
+        if (tol.key === undefined || tol.key === "") return tol.operator === "Exists";
+        if (tol.key !== t.key) return false;
+        return tol.operator === "Exists" || (tol.value ?? "") === (t.value ?? "");
+      }),
+    );
+}
+
 /** Argo Rollouts' TrafficRoutingReconciler, reduced to what voicectl needs. */
 export interface TrafficRouter {
   /** The canary's current weight in percent, or null when the route does not name both backends. */
   canaryWeight(rollout: VoiceRollout): Promise<number | null>;
   /** Sets the canary's weight (stable gets the rest). Idempotent: no write when already so. */
   setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void>;
+  /**
+   * Values of `header` that voicectl's own rules currently send to stable only, sorted. Absent on a router
+   * that cannot match on headers.
+   */
+  pinnedValues?(rollout: VoiceRollout, header: string): Promise<string[]>;
+  /**
+   * Sends requests whose `header` equals one of `values` to stable only, ahead of the split, while the
+   * rollout continues for everyone else (design.md section 6); `[]` removes every pin. Idempotent: no write
+   * when the pins are already so. Absent on a router that cannot match on headers.
+   */
+  setPins?(rollout: VoiceRollout, header: string, values: readonly string[]): Promise<void>;
+}
+
+/**
+ * The router's object says it serves something other than what voicectl wrote (KServe ignoring
+ * canaryTrafficPercent, or its canary revision not ready): the weight is not in effect, so nothing may be
+ * judged or promoted as if it were. Not a conflict: re-reading does not fix it until the router catches up.
+ */
+export class TrafficMismatchError extends Error {
+  override readonly name = "TrafficMismatchError";
+  constructor(
+    message: string,
+    /** The canary share voicectl wrote, in percent. */
+    readonly written: number,
+    /** The canary share the object says it serves, in percent. */
+    readonly served: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The rollout asks for pinning through a router that cannot match requests on a header. */
+export class PinningUnsupportedError extends Error {
+  override readonly name = "PinningUnsupportedError";
 }
 
 /** Where a rollout's online analysis state is kept between looks, so a restart resumes it. */
@@ -109,4 +217,6 @@ export interface Ports {
   readonly metrics: MetricsSources;
   readonly events: EventRecorder;
   readonly clock: Clock;
+  /** GPU pool capacity; without it the reconciler scales without checking the pool (tests of other parts). */
+  readonly pools?: NodePools | undefined;
 }

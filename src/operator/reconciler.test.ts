@@ -543,3 +543,187 @@ describe("reconcile: the same rollout as `voicectl simulate`", () => {
     expect(h.status().message).toBe(sim.message);
   });
 });
+
+describe("reconcile: GPU node pools", () => {
+  const POOL = { "voicectl.dev/pool": "l4" };
+  /** The examples/rollouts plan, with short analyses. */
+  const PLAN: StepInput[] = [
+    { setWeight: 5 },
+    ANALYSE,
+    { setWeight: 25 },
+    ANALYSE,
+    { setWeight: 50 },
+    ANALYSE,
+    { setWeight: 100 },
+  ];
+
+  /** A rollout on pool l4 (one GPU per node), both versions placed on it, the stable at `stable` replicas. */
+  function poolSetup(o: {
+    nodes: number;
+    stable: number;
+    canaryReplicas?: number;
+    maxSurgeGPUs?: number;
+    steps?: StepInput[];
+  }): Harness {
+    const h = setup({ steps: o.steps ?? PLAN });
+    const r = rolloutOf(o.steps ?? PLAN);
+    const { replicas: _unset, ...canary } = r.spec.canary;
+    h.ports.rollouts.put({
+      ...r,
+      spec: {
+        ...r.spec,
+        canary: o.canaryReplicas !== undefined ? { ...canary, replicas: o.canaryReplicas } : canary,
+        nodePool: {
+          name: "l4",
+          gpusPerReplica: 1,
+          ...(o.maxSurgeGPUs !== undefined ? { maxSurgeGPUs: o.maxSurgeGPUs } : {}),
+        },
+      },
+    });
+    h.ports.workloads.set(STABLE, { replicas: o.stable, readyReplicas: o.stable });
+    for (let i = 0; i < o.nodes; i++) h.ports.pools.addNode({ name: `l4-${i}`, labels: POOL, gpus: 1 });
+    h.ports.pools.place(STABLE, POOL);
+    h.ports.pools.place(CANARY, POOL);
+    return h;
+  }
+
+  const gpusHeld = (h: Harness) =>
+    (h.ports.workloads.replicasOf(STABLE) ?? 0) + (h.ports.workloads.replicasOf(CANARY) ?? 0);
+
+  it("a pool too small pauses naming the missing GPUs, never scales into Pending, and resumes when a node is added", async () => {
+    // 5 GPUs, the stable holds 4: 1 free, the canary needs 2.
+    const h = poolSetup({ nodes: 5, stable: 4, canaryReplicas: 2 });
+    const first = await h.pass();
+    const s = h.status();
+    expect(s.phase).toBe("Paused");
+    expect(s.message).toMatch(/^pool l4 has 1 free nvidia.com\/gpu, the canary needs 2 more/);
+    expect(condition(s, "PoolCapacity")).toMatchObject({ status: "False", reason: "InsufficientGPUs" });
+    expect(condition(s, "Paused")).toMatchObject({ status: "True", reason: "InsufficientGPUs" });
+    expect(h.ports.workloads.scales).toEqual([]);
+    expect(h.ports.pools.pending(CANARY)).toBe(0);
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(15_000);
+
+    // An approval while it waits for GPUs is held, not spent on skipping a step.
+    h.ports.rollouts.addCommand(NS, "early-approve", { rollout: REF.name, action: "approve" });
+    for (let i = 0; i < 3; i++) {
+      h.ports.clock.advance(first.requeueAfterMs!);
+      await h.pass();
+    }
+    expect(h.ports.events.reasons().filter((r) => r === "InsufficientGPUs")).toHaveLength(1);
+    expect(h.ports.rollouts.command(NS, "early-approve")?.status?.appliedAt).toBeUndefined();
+    expect(h.ports.workloads.scales).toEqual([]);
+
+    h.ports.pools.addNode({ name: "l4-new", labels: POOL, gpus: 1 });
+    h.ports.clock.advance(first.requeueAfterMs!);
+    await h.pass();
+    expect(h.status().phase).toBe("Progressing");
+    expect(condition(h.status(), "PoolCapacity")).toMatchObject({ status: "True" });
+    expect(h.ports.workloads.scales).toEqual([{ name: CANARY.name, replicas: 2 }]);
+    expect(h.ports.pools.pending(CANARY)).toBe(0);
+    expect(h.ports.events.reasons()).toContain("PoolCapacityAvailable");
+    await h.runUntil(phaseIs("Promoted"));
+  });
+
+  it("nodes that cannot take the pod do not count: cordoned, not Ready, or tainted against the tolerations", async () => {
+    const h = poolSetup({ nodes: 4, stable: 4, canaryReplicas: 1 });
+    h.ports.pools.addNode({ name: "cordoned", labels: POOL, gpus: 1, unschedulable: true });
+    h.ports.pools.addNode({ name: "down", labels: POOL, gpus: 1, ready: false });
+    h.ports.pools.addNode({
+      name: "tainted",
+      labels: POOL,
+      gpus: 1,
+      taints: [{ key: "gpu", value: "h100", effect: "NoSchedule" }],
+    });
+    await h.pass();
+    expect(h.status().message).toMatch(
+      /pool l4 has 0 free nvidia.com\/gpu, the canary needs 1 more \(3 of its nodes not counted/,
+    );
+  });
+
+  it("scales with the weight inside the surge budget at every pass; the stable gives up replicas only after traffic left it", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 4 });
+    let maxHeld = 0;
+    for (let i = 0; i < 200 && h.status().phase !== "Promoted"; i++) {
+      const r = await h.pass();
+      const weight = h.ports.router.weightOf(REF) ?? 0;
+      const stable = h.ports.workloads.replicasOf(STABLE)!;
+      maxHeld = Math.max(maxHeld, gpusHeld(h));
+      expect(gpusHeld(h)).toBeLessThanOrEqual(8 + 4);
+      // The stable never has fewer replicas than the share of traffic the route sends it.
+      expect(stable).toBeGreaterThanOrEqual(Math.ceil(((100 - weight) * 8) / 100));
+      // The canary is never sent more than its ready replicas serve.
+      expect(h.ports.workloads.replicasOf(CANARY)!).toBeGreaterThanOrEqual(Math.ceil((weight * 8) / 100));
+      h.ports.clock.advance(r.requeueAfterMs!);
+    }
+    expect(h.status().phase).toBe("Promoted");
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([5, 25, 50, 100]);
+    expect(h.ports.workloads.scales.filter((x) => x.name === CANARY.name).map((x) => x.replicas)).toEqual([
+      1, 2, 4, 8,
+    ]);
+    // The worked example of surgePlan: 4 replicas given up once half the traffic had left the stable.
+    expect(h.ports.workloads.scales.filter((x) => x.name === STABLE.name)).toEqual([
+      { name: STABLE.name, replicas: 4 },
+    ]);
+    expect(maxHeld).toBe(12);
+    expect((h.status() as { pool?: unknown }).pool).toEqual({ stableReplicasAtStart: 8 });
+  });
+
+  it("a budget of the canary's full size keeps the stable at 100%: only the canary follows the weight", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 8 });
+    await h.runUntil(phaseIs("Promoted"));
+    expect(h.ports.workloads.scales.filter((x) => x.name === STABLE.name)).toEqual([]);
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(8);
+  });
+
+  it("a budget too small for a step pauses saying how much surge the step needs", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 2 });
+    await h.runUntil((s) => s.phase === "Paused");
+    const s = h.status();
+    expect(s.canaryWeight).toBe(50);
+    expect(s.message).toMatch(/raising the canary to 100% needs 4 GPUs .*maxSurgeGPUs is 2/);
+    expect(condition(s, "PoolCapacity")).toMatchObject({ status: "False", reason: "SurgeBudgetExceeded" });
+    expect(gpusHeld(h)).toBeLessThanOrEqual(10);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(6);
+  });
+
+  it("a rollback under a budget sends 100% back and scales the stable back to N; the canary goes after the delay", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 2 });
+    await h.runUntil((s) => s.canaryWeight === 50);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(6);
+    h.fleet.similarityShift = -0.05;
+    await h.runUntil(phaseIs("RolledBack"));
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(8);
+    expect(h.ports.events.reasons()).toContain("StableRestored");
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(4);
+    await h.runUntil(() => h.ports.workloads.replicasOf(CANARY) === 0);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(8);
+  });
+
+  it("a restart resumes with the recorded N, not the stable's shrunken count", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 4 });
+    await h.runUntil(() => h.ports.workloads.replicasOf(STABLE) === 4);
+    // A new reconciler over the same stores (the reconciler keeps nothing between passes).
+    const restarted: Ports = { ...h.ports };
+    for (let i = 0; i < 50 && h.status().phase !== "Promoted"; i++) {
+      const r = await h.pass(restarted);
+      h.ports.clock.advance(r.requeueAfterMs!);
+    }
+    expect(h.status().phase).toBe("Promoted");
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(8);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(4);
+  });
+
+  it("a status that lost the recorded N mid-rollout holds instead of sizing from the shrunken stable", async () => {
+    const h = poolSetup({ nodes: 20, stable: 8, maxSurgeGPUs: 4 });
+    await h.runUntil(() => h.ports.workloads.replicasOf(STABLE) === 4);
+    const stored = h.ports.rollouts.peek(REF)!;
+    const { pool: _lost, ...status } = stored.status as VoiceRolloutStatus & { pool?: unknown };
+    h.ports.rollouts.put({ ...stored, status });
+    await h.pass();
+    expect(h.status().phase).toBe("Paused");
+    expect(h.status().message).toMatch(/status.pool\) is missing mid-rollout/);
+    expect(h.ports.workloads.replicasOf(STABLE)).toBe(4);
+    expect(h.ports.workloads.replicasOf(CANARY)).toBe(4);
+  });
+});

@@ -23,17 +23,30 @@ import {
 import { parseDuration, type Step } from "../core/rollout/plan.js";
 import type { Decision } from "../core/types.js";
 import { silentLogger, type Logger } from "./log.js";
-import { ConflictError, type Ports, type RolloutRef, type StoredAnalysis } from "./ports.js";
+import {
+  ConflictError,
+  poolSelectorOf,
+  type DeploymentState,
+  type Ports,
+  type RolloutRef,
+  type StoredAnalysis,
+} from "./ports.js";
 import {
   appliedCommandNames,
   conditionOf,
   crdStatus,
   fromTime,
+  INSUFFICIENT_GPUS,
   machineStatus,
   POLICY_UNAVAILABLE,
+  POOL_CAPACITY,
+  poolStatusOf,
   sameStatus,
+  SURGE_BUDGET_EXCEEDED,
   toTime,
   type AnalysisStatus,
+  type ExtraCondition,
+  type PoolStatus,
 } from "./status.js";
 
 export interface ReconcileOptions {
@@ -199,6 +212,87 @@ function requeueAfter(d: Deadlines): number {
   return Math.min(d.resyncMs, ...future);
 }
 
+/**
+ * Replicas under a surge budget B (spec.nodePool.maxSurgeGPUs), for a rollout whose stable had N replicas at
+ * the start and whose canary's full size is F (spec.canary.replicas, else N); w is the canary's weight in %:
+ *
+ *   canary(w) = ceil(w x F / 100)           held, and ready, before the route gives the canary w
+ *   share(w)  = ceil((100 - w) x N / 100)   what the stable needs for the traffic the route still sends it
+ *   stable    = min(N, max(share(w now), floor((N x gs + B - canary x gc) / gs)))
+ *
+ * Two phrases of the issue pull apart: "stable only gives up replicas as traffic leaves it" and "keeps enough
+ * to take 100% back at once until the rollout ends". Both hold in full when B is at least the canary's full
+ * size (the default): the budget never asks the stable for a replica, it keeps all N, and a rollback puts 100%
+ * back at once on N warm replicas. A smaller B is the platform team's explicit trade of that margin for GPUs,
+ * so the rule is: the stable gives up a replica only when the budget needs the room for the canary's next
+ * step, never below the share of traffic the route still sends it (traffic leaves first, replicas after), and
+ * a rollback scales it back to N in the pass that sends 100% back (same pod template: a scale, not a
+ * redeploy). A step that would need the stable below its share does not run: the rollout pauses with
+ * SurgeBudgetExceeded, saying how many GPUs of surge the step needs.
+ *
+ * Worked example: N = F = 8, one GPU per replica, B = 4, the plan of examples/rollouts (5, 25, 50, 100%):
+ *
+ *   raise to   canary   stable's floor (weight now)   stable   GPUs held (at most N + B = 12)
+ *   5%         1        8 (0%)                        8        9
+ *   25%        2        8 (5%)                        8        10
+ *   50%        4        6 (25%)                       8        12
+ *   100%       8        4 (50%)                       4        12   4 replicas given up after 50% left
+ *
+ * With B = 2 the raise to 50% already costs the stable 2 replicas (6, its floor at 25%), and the raise to 100%
+ * would need the stable at 2 while it serves half the traffic (floor 4): the rollout pauses there, saying the
+ * step needs 4 GPUs of surge and maxSurgeGPUs allows 2.
+ */
+export interface SurgeInput {
+  /** The stable's replicas at the start. */
+  readonly n: number;
+  /** The canary's full size. */
+  readonly full: number;
+  /** maxSurgeGPUs. */
+  readonly budget: number;
+  readonly stableGpus: number;
+  readonly canaryGpus: number;
+  /** The weight the route carries now. */
+  readonly weight: number;
+  /** The weight the canary must be ready for before this pass may raise to it. */
+  readonly target: number;
+}
+
+export interface SurgePlan {
+  readonly canary: number;
+  /** The fewest replicas the stable may have: what serves the traffic the route still sends it. */
+  readonly stableFloor: number;
+  /** What the stable may keep with the canary at `canary` inside the budget (never more than N). */
+  readonly stable: number;
+  /** GPUs beyond the stable's N at the start that the step needs with the stable at its floor. */
+  readonly surgeNeeded: number;
+  readonly fits: boolean;
+}
+
+export const canaryReplicasFor = (weight: number, full: number): number => Math.ceil((weight * full) / 100);
+export const stableShareFor = (weight: number, n: number): number => Math.ceil(((100 - weight) * n) / 100);
+
+export function surgePlan(i: SurgeInput): SurgePlan {
+  const canary = canaryReplicasFor(Math.max(i.target, i.weight), i.full);
+  const stableFloor = Math.min(i.n, stableShareFor(i.weight, i.n));
+  const room =
+    i.stableGpus > 0
+      ? Math.floor((i.n * i.stableGpus + i.budget - canary * i.canaryGpus) / i.stableGpus)
+      : i.n;
+  const stable = Math.min(i.n, Math.max(stableFloor, room));
+  const surgeNeeded = stableFloor * i.stableGpus + canary * i.canaryGpus - i.n * i.stableGpus;
+  return { canary, stableFloor, stable, surgeNeeded, fits: surgeNeeded <= i.budget };
+}
+
+/** Whether a Paused condition's reason is the pool's: a pause that resumes by itself when GPUs appear. */
+function isPoolReason(reason: string | undefined): boolean {
+  return reason === INSUFFICIENT_GPUS || reason === SURGE_BUDGET_EXCEEDED;
+}
+
+/** GPUs one replica of a version holds: its pod template's, else spec.nodePool.gpusPerReplica. */
+function gpusOf(d: DeploymentState | null, poolDefault: number): number {
+  return d && d.gpusPerReplica > 0 ? d.gpusPerReplica : poolDefault;
+}
+
 /** One pass over one rollout. Idempotent: a second pass with nothing new changes and writes nothing. */
 export async function reconcile(
   ref: RolloutRef,
@@ -233,26 +327,34 @@ export async function reconcile(
     "error" in lookup ? `RolloutPolicy ${spec.policyRef.name} cannot be used: ${lookup.error}` : null;
 
   const canaryRef: RolloutRef = { namespace: ref.namespace, name: spec.canary.deployment };
+  const stableRef: RolloutRef = { namespace: ref.namespace, name: spec.stable.deployment };
   const canary = await ports.workloads.deployment(canaryRef);
+  const pool = spec.nodePool;
+  const budget = pool?.maxSurgeGPUs;
+  const surge = budget !== undefined;
+  // The stable's count matters under a surge budget, and as the canary's default size.
+  const stable =
+    surge || (spec.canary.replicas === undefined && !(canary !== null && canary.replicas > 0))
+      ? await ports.workloads.deployment(stableRef)
+      : null;
+  // N, the stable's replicas at the start, is recorded so that a restart scales with the same numbers. At
+  // weight 0 the stable has never given up a replica (its floor is all of N), so reading it there is safe;
+  // a record lost later is not re-read from a stable that may have shrunk, and the stable then stays put.
+  const recordedN = poolStatusOf(previous)?.stableReplicasAtStart;
+  const nKnown = recordedN !== undefined || (before.canaryWeight === 0 && !terminalBefore && stable !== null);
+  const n = recordedN ?? stable?.replicas ?? 0;
+  const poolRecord: PoolStatus | undefined = surge && nKnown ? { stableReplicasAtStart: n } : undefined;
   // Without spec.canary.replicas the Deployment's own count is meant; a canary created at zero (or scaled to
-  // zero by a rollback before a retry) gets the stable's count instead, so it never waits for nothing.
-  const wanted =
-    spec.canary.replicas ??
-    (canary !== null && canary.replicas > 0
-      ? canary.replicas
-      : ((await ports.workloads.deployment({ namespace: ref.namespace, name: spec.stable.deployment }))
-          ?.replicas ?? 0));
-  // Zero wanted replicas are never ready: traffic to a canary with no replicas would fail every request.
-  const canaryReady = canary !== null && wanted > 0 && canary.readyReplicas >= wanted;
+  // zero by a rollback before a retry) gets the stable's count instead, so it never waits for nothing. Under a
+  // surge budget the canary's own count moves with the weight, so its full size is the stable's N.
+  const wanted = surge
+    ? (spec.canary.replicas ?? n)
+    : (spec.canary.replicas ??
+      (canary !== null && canary.replicas > 0 ? canary.replicas : (stable?.replicas ?? 0)));
   const fatal =
     canary === null
       ? `the canary Deployment ${spec.canary.deployment} does not exist; the stable version keeps all traffic`
       : undefined;
-  if (!terminalBefore && canary && wanted > 0 && canary.replicas !== wanted) {
-    // Scaled before any traffic: the machine raises the weight only once these replicas are ready.
-    await ports.workloads.scale(canaryRef, wanted);
-    log.info("canary scaled", { deployment: spec.canary.deployment, replicas: wanted });
-  }
 
   let pass: AnalysisPass | null = null;
   if (terminalBefore) {
@@ -290,16 +392,145 @@ export async function reconcile(
     events.push({ type: "Normal", reason: "PolicyAvailable", message });
   }
 
-  // Without a policy only an abort or a retry can act; approvals wait, still pending, until it is back.
+  const pausedForPool =
+    before.phase === "Paused" && isPoolReason(conditionOf(previous, "Paused")?.reason) && !terminalBefore;
+  // Without a policy, or while the pool lacks GPUs, only an abort or a retry can act; approvals wait, still
+  // pending, until the rollout moves again.
   const actionable =
-    policyProblem && !terminalBefore
+    (policyProblem || pausedForPool) && !terminalBefore
       ? fresh.filter((c) => c.spec.action === "abort" || c.spec.action === "retry")
       : fresh;
+  const commands = actionable.map(toCommand);
+  const analysisSeen = pass?.observation ?? null;
+
+  // Scaling the canary up, after the look (a look is priced with the replicas held during it).
+  let canaryReady = canary !== null && wanted > 0 && canary.readyReplicas >= wanted;
+  let surgeTarget: number | null = null;
+  let poolProblem: { reason: string; message: string } | null = null;
+  let poolCondition: ExtraCondition | undefined;
+  let waitForStable = false;
+  const gc = gpusOf(canary, pool?.gpusPerReplica ?? 1);
+  const gs = gpusOf(stable, pool?.gpusPerReplica ?? 1);
+  /** Scales the canary up to `replicas` when the pool has the GPUs; otherwise says what is missing. */
+  const scaleCanaryUp = async (from: number, replicas: number) => {
+    const need = (replicas - from) * gc;
+    if (pool && ports.pools && need > 0) {
+      const cap = await ports.pools.capacity(poolSelectorOf(pool));
+      const free = Math.max(0, cap.allocatable - cap.requested);
+      if (need > free) {
+        const excluded =
+          cap.excluded > 0
+            ? ` (${cap.excluded} of its nodes not counted: not Ready, cordoned, or tainted against spec.nodePool.tolerations)`
+            : "";
+        poolProblem = {
+          reason: INSUFFICIENT_GPUS,
+          message: `pool ${pool.name} has ${free} free nvidia.com/gpu, the canary needs ${need} more${excluded}; waiting for GPUs to free up`,
+        };
+        return;
+      }
+      poolCondition = {
+        type: POOL_CAPACITY,
+        status: "True",
+        reason: "Fits",
+        message: `pool ${pool.name} had the ${need} nvidia.com/gpu the canary's last scale-up needed`,
+      };
+    }
+    await ports.workloads.scale(canaryRef, replicas);
+    log.info("canary scaled", { deployment: spec.canary.deployment, replicas });
+  };
+  if (!terminalBefore && canary && !policyProblem) {
+    if (!surge) {
+      // The canary's full size before any traffic (the default: no surge budget). Scaled down without a check.
+      if (wanted > 0 && canary.replicas > wanted) await ports.workloads.scale(canaryRef, wanted);
+      else if (wanted > canary.replicas) await scaleCanaryUp(canary.replicas, wanted);
+    } else {
+      // The weight this pass would reach with a ready canary: the canary is sized for it ahead of the raise.
+      // Steps that follow each other without waiting (two setWeights in a row) count as one raise.
+      const base = pausedForPool ? { ...status, phase: "Progressing" as const, pause: null } : status;
+      const dry = reconcileRollout(
+        spec.steps,
+        base,
+        { canaryReady: true, analysis: analysisSeen, fatal },
+        commands,
+        now,
+      );
+      const target =
+        dry.status.phase === "Progressing" || dry.status.phase === "Promoted"
+          ? dry.status.canaryWeight
+          : before.canaryWeight;
+      surgeTarget = target;
+      const plan = surgePlan({
+        n,
+        full: wanted,
+        budget,
+        stableGpus: gs,
+        canaryGpus: gc,
+        weight: before.canaryWeight,
+        target,
+      });
+      const readyFor = canaryReplicasFor(target, wanted);
+      canaryReady = readyFor > 0 && canary.replicas >= readyFor && canary.readyReplicas >= readyFor;
+      if (!nKnown) {
+        poolProblem = {
+          reason: SURGE_BUDGET_EXCEEDED,
+          message: `the stable's replica count at the start (status.pool) is missing mid-rollout; holding at ${before.canaryWeight}% rather than sizing from a stable that may have given up replicas (abort rolls back)`,
+        };
+      } else if (!plan.fits) {
+        poolProblem = {
+          reason: SURGE_BUDGET_EXCEEDED,
+          message: `raising the canary to ${target}% needs ${plan.surgeNeeded} GPUs beyond the stable's ${n} replicas at the start (the stable keeps ${plan.stableFloor} for the ${100 - before.canaryWeight}% it still serves), and spec.nodePool.maxSurgeGPUs is ${budget}`,
+        };
+      } else if (plan.canary > canary.replicas) {
+        const held = (stable?.replicas ?? n) * gs + plan.canary * gc;
+        // The stable makes room first, at the end of this pass (after the route): the canary grows next pass.
+        if (held > n * gs + budget) waitForStable = true;
+        else await scaleCanaryUp(canary.replicas, plan.canary);
+      }
+    }
+  }
+
+  if (poolProblem !== null && !terminalBefore) {
+    const problem: { reason: string; message: string } = poolProblem;
+    pausedFor = problem.reason;
+    poolCondition = { type: POOL_CAPACITY, status: "False", ...problem };
+    if (!pausedForPool || before.pause?.reason !== problem.message) {
+      status = {
+        ...status,
+        phase: "Paused",
+        // A pause that ends by itself, as a timed one does: no approval is asked for.
+        pause: {
+          kind: "duration",
+          reason: problem.message,
+          since: pausedForPool ? before.pause!.since : now,
+        },
+        message: problem.message,
+      };
+      events.push({ type: "Warning", reason: problem.reason, message: problem.message });
+    }
+  } else if (pausedForPool) {
+    const message = `pool ${pool?.name ?? ""} has the GPUs the canary needs; resuming`;
+    status = { ...status, phase: "Progressing", pause: null, message };
+    events.push({ type: "Normal", reason: "PoolCapacityAvailable", message });
+  }
+  if (pool && poolCondition === undefined) {
+    // No check this pass: the last one stands, unless it was a shortage that no longer holds.
+    const last = conditionOf(previous, POOL_CAPACITY);
+    if (last?.status === "True")
+      poolCondition = { type: POOL_CAPACITY, status: "True", reason: last.reason, message: last.message };
+    else if (last)
+      poolCondition = {
+        type: POOL_CAPACITY,
+        status: "True",
+        reason: "Fits",
+        message: `pool ${pool.name} fits what the rollout holds`,
+      };
+  }
+
   const t = reconcileRollout(
     spec.steps,
     status,
-    { canaryReady, analysis: pass?.observation ?? null, fatal },
-    actionable.map(toCommand),
+    { canaryReady, analysis: analysisSeen, fatal },
+    commands,
     now,
   );
   const next = t.status;
@@ -362,12 +593,28 @@ export async function reconcile(
     analysis,
     canaryScaledDownAt: scaledDownAt,
     pausedFor: next.phase === "Paused" ? pausedFor : undefined,
+    extraConditions: poolCondition ? [poolCondition] : undefined,
+    pool: poolRecord,
   });
 
   // After a rollback the canary keeps its replicas for a while (a quick retry finds them warm), then goes
   // to zero, once. The stable version is never scaled by a rollback: it has served all traffic throughout.
   let scaleDownAt: number | null = null;
-  if ((next.phase === "RolledBack" || next.phase === "Failed") && scaledDownAt === undefined && canary) {
+  const rolledBack = next.phase === "RolledBack" || next.phase === "Failed";
+  if (rolledBack && scaledDownAt === undefined && surge && recordedN !== undefined && stable) {
+    // Under a surge budget the stable may have given up replicas as traffic left it: the route puts 100% back
+    // on it in this pass, and its replicas come back with it (same template, a scale and not a redeploy).
+    // Only until the canary's scale-down ends the rollback, so a later change by its owner is not undone.
+    if (stable.replicas < recordedN) {
+      await ports.workloads.scale(stableRef, recordedN);
+      events.push({
+        type: "Normal",
+        reason: "StableRestored",
+        message: `stable Deployment ${spec.stable.deployment} scaled back to its ${recordedN} replicas for the rollback`,
+      });
+    }
+  }
+  if (rolledBack && scaledDownAt === undefined && canary) {
     const since = fromTime(conditionOf(nextStatus, "Degraded")?.lastTransitionTime) ?? now;
     scaleDownAt = since + scaleDownDelayMs;
     if (now >= scaleDownAt) {
@@ -399,6 +646,30 @@ export async function reconcile(
   // write and the route write, and since the router writes only on a change, nothing shifts twice.
   await ports.router.setCanaryWeight(stored, next.canaryWeight);
 
+  // Under a surge budget the stable gives up replicas only now that the route carries the new weight, and only
+  // those the budget needs for the canary's next size (surgePlan's rule and worked example).
+  if (surge && recordedN !== undefined && stable && surgeTarget !== null && !isTerminal(next.phase)) {
+    const plan = surgePlan({
+      n: recordedN,
+      full: wanted,
+      budget,
+      stableGpus: gs,
+      canaryGpus: gc,
+      weight: next.canaryWeight,
+      target: surgeTarget,
+    });
+    // A step that does not fit the budget, or waits for the pool, takes no replica from the stable.
+    if (plan.fits && poolProblem === null && stable.replicas > plan.stable) {
+      await ports.workloads.scale(stableRef, plan.stable);
+      log.info("stable scaled down", { deployment: spec.stable.deployment, replicas: plan.stable });
+      events.push({
+        type: "Normal",
+        reason: "StableScaledDown",
+        message: `stable Deployment ${spec.stable.deployment} scaled to ${plan.stable} of ${recordedN} replicas: ${100 - next.canaryWeight}% of traffic is left on it and the canary needs ${plan.canary} within maxSurgeGPUs ${budget}`,
+      });
+    }
+  }
+
   if (next.phase !== before.phase)
     log.info("phase changed", { from: before.phase, to: next.phase, weight: next.canaryWeight });
   for (const e of events) {
@@ -423,8 +694,8 @@ export async function reconcile(
       status: next,
       now,
       nextLookAt,
-      waitingForCanary: !isTerminal(next.phase) && !canaryReady,
-      policyProblem: policyProblem !== null && !isTerminal(next.phase),
+      waitingForCanary: !isTerminal(next.phase) && (!canaryReady || waitForStable),
+      policyProblem: (policyProblem !== null || poolProblem !== null) && !isTerminal(next.phase),
       scaleDownAt,
       resyncMs,
       pollMs,

@@ -27,6 +27,41 @@ export type ConditionType = (typeof CONDITION_TYPES)[number];
 /** The Paused condition's reason when the rollout waits for its RolloutPolicy rather than for a person. */
 export const POLICY_UNAVAILABLE = "PolicyUnavailable";
 
+/**
+ * The condition a rollout with spec.nodePool carries: True when the pool has the GPUs the next scale-up needs
+ * (and it fits the surge budget), False with a reason and the missing count when it has not.
+ */
+export const POOL_CAPACITY = "PoolCapacity";
+/** The Paused and PoolCapacity reason when the pool lacks free GPUs for the canary: resumes by itself. */
+export const INSUFFICIENT_GPUS = "InsufficientGPUs";
+/** The Paused and PoolCapacity reason when a step needs more GPUs than spec.nodePool.maxSurgeGPUs allows. */
+export const SURGE_BUDGET_EXCEEDED = "SurgeBudgetExceeded";
+
+/**
+ * What the operator records of the pool in status.pool, so a restarted operator scales with the same numbers.
+ * The CRD's status schema must carry this field (voicerollout.ts): the API server prunes unknown fields.
+ */
+export interface PoolStatus {
+  /** The stable's replicas when the rollout started (N): the canary's full size and what a rollback restores. */
+  readonly stableReplicasAtStart: number;
+}
+
+/** status.pool, or undefined when absent or not of the expected shape. */
+export function poolStatusOf(status: VoiceRolloutStatus | undefined): PoolStatus | undefined {
+  const pool = (status as { pool?: unknown } | undefined)?.pool;
+  if (typeof pool !== "object" || pool === null) return undefined;
+  const n = (pool as { stableReplicasAtStart?: unknown }).stableReplicasAtStart;
+  return typeof n === "number" && Number.isInteger(n) && n >= 0 ? { stableReplicasAtStart: n } : undefined;
+}
+
+/** A condition the rollout carries besides the four the machine's phase decides (PoolCapacity). */
+export interface ExtraCondition {
+  readonly type: string;
+  readonly status: "True" | "False";
+  readonly reason: string;
+  readonly message: string;
+}
+
 export function toTime(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -148,8 +183,9 @@ export function conditionsFor(
   now: number,
   generation: number | undefined,
   pausedFor?: string | undefined,
+  extra: readonly ExtraCondition[] = [],
 ): Condition[] {
-  return wantedConditions(s, pausedFor).map((w) => {
+  return [...wantedConditions(s, pausedFor), ...extra].map((w) => {
     const before = previous?.find((c) => c.type === w.type);
     const lastTransitionTime = before && before.status === w.status ? before.lastTransitionTime : toTime(now);
     return generation === undefined
@@ -160,7 +196,7 @@ export function conditionsFor(
 
 export function conditionOf(
   status: VoiceRolloutStatus | undefined,
-  type: ConditionType,
+  type: ConditionType | typeof POOL_CAPACITY,
 ): Condition | undefined {
   return status?.conditions?.find((c) => c.type === type);
 }
@@ -176,6 +212,10 @@ export interface CrdStatusInput {
   readonly canaryScaledDownAt?: number | undefined;
   /** The Paused condition's reason when the pause is not the machine's own (POLICY_UNAVAILABLE). */
   readonly pausedFor?: string | undefined;
+  /** Conditions beyond the machine's four, such as PoolCapacity. */
+  readonly extraConditions?: readonly ExtraCondition[] | undefined;
+  /** status.pool, when the rollout scales within a surge budget. */
+  readonly pool?: PoolStatus | undefined;
 }
 
 export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
@@ -213,13 +253,22 @@ export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
     stepStartedAt: toTime(s.stepStartedAt),
     message: s.message,
     pause: s.pause ? { kind: s.pause.kind, reason: s.pause.reason, since: toTime(s.pause.since) } : null,
-    conditions: conditionsFor(s, previous?.conditions, now, input.generation, input.pausedFor),
+    conditions: conditionsFor(
+      s,
+      previous?.conditions,
+      now,
+      input.generation,
+      input.pausedFor,
+      input.extraConditions,
+    ),
     lastDecision,
     history,
   };
   if (input.generation !== undefined) out.observedGeneration = input.generation;
   if (input.analysis) out.analysis = input.analysis;
   if (input.canaryScaledDownAt !== undefined) out.canaryScaledDownAt = toTime(input.canaryScaledDownAt);
+  // Typed apart until the status schema names it (see PoolStatus).
+  if (input.pool) (out as { pool?: PoolStatus }).pool = { ...input.pool };
   return out;
 }
 

@@ -5,6 +5,12 @@
 //
 // Writes are read-modify-write with the route's resourceVersion: the route belongs to someone else (a
 // platform team, a GitOps tool), so we must not overwrite an edit made between our read and our write.
+//
+// Pins are rules voicectl adds itself, named `voicectl-pin-N`, one right before each rule naming both
+// backends: the same matches plus an exact match on the pinning header, and the stable backend alone.
+// Gateway API ranks matches by specificity before rule order (same path, one more header wins), so the pin
+// wins over its split rule whatever the order; placing it just before the split rule, rather than first in
+// the route, keeps the order-based tie-break between the route's other rules and the pin as it was.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
 import { ConflictError, type TrafficRouter } from "../../operator/ports.js";
@@ -23,9 +29,28 @@ interface BackendRef {
   weight?: number;
 }
 
+interface HTTPHeaderMatch {
+  type?: string;
+  name: string;
+  value: string;
+}
+
+interface HTTPRouteMatch {
+  path?: { type?: string; value?: string };
+  headers?: HTTPHeaderMatch[];
+  [field: string]: unknown;
+}
+
+interface HTTPRouteRule {
+  name?: string;
+  matches?: HTTPRouteMatch[];
+  backendRefs?: BackendRef[];
+  [field: string]: unknown;
+}
+
 interface HTTPRoute {
   metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec?: { rules?: { backendRefs?: BackendRef[] }[] };
+  spec?: { rules?: HTTPRouteRule[] };
 }
 
 /** A backendRef that points at this Service in the route's own namespace (group "" and kind Service). */
@@ -54,6 +79,107 @@ export function splitRules(route: HTTPRoute, stable: string, canary: string): Sp
     if (s.length > 0 && c.length > 0) out.push({ stable: s, canary: c });
   }
   return out;
+}
+
+/** Rules voicectl added to pin header values to stable carry names with this prefix. */
+export const PIN_RULE_PREFIX = "voicectl-pin-";
+
+const isPinRule = (rule: { name?: unknown }) =>
+  typeof rule.name === "string" && rule.name.startsWith(PIN_RULE_PREFIX);
+
+// What the API server fills in when a field is left out (the CRD's defaults): a pin rule we build and the
+// one the server stored must compare equal, or every pass would write again.
+const DEFAULT_MATCHES: HTTPRouteMatch[] = [{ path: { type: "PathPrefix", value: "/" } }];
+
+function canonicalRule(rule: HTTPRouteRule): HTTPRouteRule {
+  return {
+    ...rule,
+    matches: (rule.matches && rule.matches.length > 0 ? rule.matches : DEFAULT_MATCHES).map((m) => ({
+      ...m,
+      path: { type: "PathPrefix", value: "/", ...m.path },
+      ...(m.headers ? { headers: m.headers.map((h) => ({ type: "Exact", ...h })) } : {}),
+    })),
+    ...(rule.backendRefs
+      ? {
+          backendRefs: rule.backendRefs.map((r) => ({ group: "", kind: "Service", weight: 1, ...r })),
+        }
+      : {}),
+  };
+}
+
+/** JSON with object keys sorted, so two objects that differ only in key order compare equal. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+/**
+ * The route's rules with pins for `values` of `header` (none when `values` is empty): every earlier pin rule
+ * dropped, and pin rules (one per value) inserted right before each rule naming both backends. Throws when a split rule
+ * already matches on the header (its condition and the pin's cannot both be kept in one match).
+ */
+export function pinnedRules(
+  route: HTTPRoute,
+  stable: string,
+  canary: string,
+  header: string,
+  values: readonly string[],
+): HTTPRouteRule[] {
+  const ns = route.metadata.namespace;
+  const name = header.toLowerCase();
+  const wanted = [...new Set(values)].sort();
+  const out: HTTPRouteRule[] = [];
+  let n = 0;
+  for (const rule of route.spec?.rules ?? []) {
+    if (isPinRule(rule)) continue;
+    const refs = rule.backendRefs ?? [];
+    const stableRef = refs.find((r) => refersTo(r, stable, ns));
+    const split = stableRef !== undefined && refs.some((r) => refersTo(r, canary, ns));
+    if (split && wanted.length > 0) {
+      const matches = rule.matches && rule.matches.length > 0 ? rule.matches : DEFAULT_MATCHES;
+      if (matches.some((m) => (m.headers ?? []).some((h) => h.name.toLowerCase() === name))) {
+        throw new Error(
+          `httproute ${ns}/${route.metadata.name}: a rule naming both backends already matches on header ${header}, so it cannot be pinned by it`,
+        );
+      }
+      // One pin rule per value, each with as many matches as its split rule: a URLRewrite with
+      // replacePrefixMatch (copied with the filters) allows exactly one PathPrefix match per rule.
+      for (const value of wanted) {
+        out.push({
+          ...rule,
+          name: `${PIN_RULE_PREFIX}${n++}`,
+          matches: matches.map((m) => ({
+            ...m,
+            headers: [...(m.headers ?? []), { type: "Exact", name, value }],
+          })),
+          // Weight 1, never the split's: the stable's split weight is 0 once the canary has it all.
+          backendRefs: [{ ...stableRef, weight: 1 }],
+        });
+      }
+    }
+    out.push(rule);
+  }
+  return out;
+}
+
+/** Values of `header` matched by voicectl's pin rules, sorted. */
+export function pinValues(route: HTTPRoute, header: string): string[] {
+  const name = header.toLowerCase();
+  const values = new Set<string>();
+  for (const rule of route.spec?.rules ?? []) {
+    if (!isPinRule(rule)) continue;
+    for (const m of rule.matches ?? [])
+      for (const h of m.headers ?? []) if (h.name.toLowerCase() === name) values.add(h.value);
+  }
+  return [...values].sort();
+}
+
+/** Whether two rule lists are the same once the API server's defaults are filled in. */
+export function sameRules(a: readonly HTTPRouteRule[], b: readonly HTTPRouteRule[]): boolean {
+  return stableJson(a.map(canonicalRule)) === stableJson(b.map(canonicalRule));
 }
 
 // A backendRef without a weight has weight 1 (Gateway API's default).
@@ -93,6 +219,67 @@ export function applyWeight(rules: readonly SplitRule[], weight: number): boolea
   return changed;
 }
 
+/** A namespaced custom object, and how to name it in errors (`httproute voice/tts`). */
+export interface CustomObjectRef {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Lowercase kind for messages, e.g. "httproute". */
+  readonly kind: string;
+}
+
+export const describeRef = (ref: CustomObjectRef) => `${ref.kind} ${ref.namespace}/${ref.name}`;
+
+/** Reads a custom object, wrapping a failure with what was read. */
+export async function readCustomObject<T>(api: CustomObjectsApi, ref: CustomObjectRef): Promise<T> {
+  try {
+    return (await api.getNamespacedCustomObject({
+      group: ref.group,
+      version: ref.version,
+      namespace: ref.namespace,
+      plural: ref.plural,
+      name: ref.name,
+    })) as T;
+  } catch (err) {
+    throw new KubernetesApiError(`reading ${describeRef(ref)}`, err);
+  }
+}
+
+/**
+ * Read-modify-write guarded by resourceVersion: `change` edits the object in place and says whether it
+ * changed anything; nothing is written when it did not. A 409 (someone wrote between our read and our write)
+ * re-reads and tries again, up to `attempts` times. Returns the object as last read or written.
+ */
+export async function modifyCustomObject<T extends { metadata?: { resourceVersion?: string } }>(
+  api: CustomObjectsApi,
+  ref: CustomObjectRef,
+  attempts: number,
+  what: string,
+  change: (obj: T) => boolean,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const obj = await readCustomObject<T>(api, ref);
+    if (!change(obj)) return obj;
+    try {
+      return (await api.replaceNamespacedCustomObject({
+        group: ref.group,
+        version: ref.version,
+        namespace: ref.namespace,
+        plural: ref.plural,
+        name: ref.name,
+        body: obj, // carries the resourceVersion we read: a concurrent edit makes this a 409
+      })) as T;
+    } catch (err) {
+      if (!isConflict(err)) throw new KubernetesApiError(`${what} of ${describeRef(ref)}`, err);
+      if (attempt >= attempts) {
+        throw new ConflictError(`${describeRef(ref)} kept changing: gave up after ${attempt} attempts`);
+      }
+    }
+  }
+}
+
 export interface GatewayApiRouterOptions {
   /** Attempts of read-modify-write when the route changes under us. */
   readonly attempts?: number;
@@ -114,24 +301,19 @@ export class GatewayApiRouter implements TrafficRouter {
     this.attempts = options.attempts ?? 5;
   }
 
-  private async read(rollout: VoiceRollout): Promise<HTTPRoute> {
-    const name = routeName(rollout);
-    const namespace = rollout.metadata.namespace;
-    try {
-      return (await this.api.getNamespacedCustomObject({
-        group: GATEWAY_GROUP,
-        version: GATEWAY_VERSION,
-        namespace,
-        plural: HTTPROUTE_PLURAL,
-        name,
-      })) as HTTPRoute;
-    } catch (err) {
-      throw new KubernetesApiError(`reading httproute ${namespace}/${name}`, err);
-    }
+  private ref(rollout: VoiceRollout): CustomObjectRef {
+    return {
+      group: GATEWAY_GROUP,
+      version: GATEWAY_VERSION,
+      plural: HTTPROUTE_PLURAL,
+      namespace: rollout.metadata.namespace,
+      name: routeName(rollout),
+      kind: "httproute",
+    };
   }
 
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    const route = await this.read(rollout);
+    const route = await readCustomObject<HTTPRoute>(this.api, this.ref(rollout));
     return canaryShare(splitRules(route, serviceOf(rollout.spec.stable), serviceOf(rollout.spec.canary)));
   }
 
@@ -141,32 +323,37 @@ export class GatewayApiRouter implements TrafficRouter {
     }
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const where = `httproute ${rollout.metadata.namespace}/${routeName(rollout)}`;
-    for (let attempt = 1; ; attempt++) {
-      const route = await this.read(rollout);
+    const ref = this.ref(rollout);
+    await modifyCustomObject<HTTPRoute>(this.api, ref, this.attempts, "setting weights", (route) => {
       const rules = splitRules(route, stable, canary);
       if (rules.length === 0) {
         throw new Error(
-          `${where} has no rule with backendRefs to both Service ${stable} and Service ${canary}`,
+          `${describeRef(ref)} has no rule with backendRefs to both Service ${stable} and Service ${canary}`,
         );
       }
-      if (!applyWeight(rules, weight)) return;
-      try {
-        await this.api.replaceNamespacedCustomObject({
-          group: GATEWAY_GROUP,
-          version: GATEWAY_VERSION,
-          namespace: route.metadata.namespace,
-          plural: HTTPROUTE_PLURAL,
-          name: route.metadata.name,
-          body: route, // carries the resourceVersion we read: a concurrent edit makes this a 409
-        });
-        return;
-      } catch (err) {
-        if (!isConflict(err)) throw new KubernetesApiError(`setting weights of ${where}`, err);
-        if (attempt >= this.attempts) {
-          throw new ConflictError(`${where} kept changing: gave up after ${attempt} attempts`);
-        }
+      return applyWeight(rules, weight);
+    });
+  }
+
+  async pinnedValues(rollout: VoiceRollout, header: string): Promise<string[]> {
+    return pinValues(await readCustomObject<HTTPRoute>(this.api, this.ref(rollout)), header);
+  }
+
+  async setPins(rollout: VoiceRollout, header: string, values: readonly string[]): Promise<void> {
+    const stable = serviceOf(rollout.spec.stable);
+    const canary = serviceOf(rollout.spec.canary);
+    const ref = this.ref(rollout);
+    await modifyCustomObject<HTTPRoute>(this.api, ref, this.attempts, "setting pins", (route) => {
+      if (values.length > 0 && splitRules(route, stable, canary).length === 0) {
+        throw new Error(
+          `${describeRef(ref)} has no rule with backendRefs to both Service ${stable} and Service ${canary} to pin ahead of`,
+        );
       }
-    }
+      const rules = route.spec?.rules ?? [];
+      const next = pinnedRules(route, stable, canary, header, values);
+      if (sameRules(rules, next)) return false;
+      route.spec = { ...route.spec, rules: next };
+      return true;
+    });
   }
 }

@@ -5,9 +5,10 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Ports } from "../../operator/ports.js";
 import { ConfigMapAnalysisStore } from "./analysis-store.js";
 import { KubernetesEventRecorder } from "./events.js";
-import { GatewayApiRouter } from "./gateway-api.js";
 import { PrometheusMetricsSources } from "./metrics-source.js";
+import { KubernetesNodePools } from "./nodepools.js";
 import { KubernetesPolicyStore } from "./policies.js";
+import { kubernetesRouter } from "./router.js";
 import { KubernetesRolloutStore } from "./rollouts.js";
 import { KubernetesWorkloads } from "./workloads.js";
 
@@ -26,7 +27,7 @@ export function kubernetesPorts(kc: KubeConfig, options: KubernetesPortsOptions)
     rollouts: new KubernetesRolloutStore(kc),
     policies: new KubernetesPolicyStore(kc),
     workloads,
-    router: new GatewayApiRouter(kc),
+    router: kubernetesRouter(kc),
     analysis: new ConfigMapAnalysisStore(kc),
     metrics: new PrometheusMetricsSources({
       url: options.prometheusUrl,
@@ -38,6 +39,7 @@ export function kubernetesPorts(kc: KubeConfig, options: KubernetesPortsOptions)
       options.reportingInstance !== undefined ? { reportingInstance: options.reportingInstance } : {},
     ),
     clock: { now: Date.now },
+    pools: new KubernetesNodePools(kc),
   };
 }
 
@@ -46,9 +48,13 @@ export { KubernetesApiError } from "./api-errors.js";
 export { AnalysisStateTooLargeError, ConfigMapAnalysisStore } from "./analysis-store.js";
 export { KubernetesEventRecorder } from "./events.js";
 export { GatewayApiRouter } from "./gateway-api.js";
+export { IstioRouter } from "./istio.js";
+export { KServeRouter } from "./kserve.js";
+export { kubernetesRouter, RolloutRouter } from "./router.js";
 export { RolloutInformers, type InformerOptions, type WatchedKind } from "./informers.js";
 export { LeaderElector, type LeaderElectionOptions } from "./leader.js";
 export { PrometheusMetricsSources } from "./metrics-source.js";
+export { KubernetesNodePools } from "./nodepools.js";
 export { KubernetesPolicyStore } from "./policies.js";
 export { KubernetesRolloutStore } from "./rollouts.js";
 export { KubernetesWorkloads } from "./workloads.js";

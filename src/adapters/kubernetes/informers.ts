@@ -1,6 +1,9 @@
 // Watches that tell the reconciler which rollouts to look at: VoiceRollouts, VoiceRolloutCommands,
 // RolloutPolicies, Deployments and HTTPRoutes, in one namespace or all, each event mapped to the keys
-// (`namespace/name`) of the rollouts it concerns.
+// (`namespace/name`) of the rollouts it concerns. Istio VirtualServices and KServe InferenceServices are
+// watched too when the API server serves them: a cluster without Istio or KServe has no such CRD, and a
+// watch on a resource that does not exist would fail (and keep start-up waiting) forever, so start() asks
+// API discovery first and starts those watches only for the kinds it finds.
 //
 // client-node's informer (ListWatch) restarts itself only when a watch ends cleanly or with 410 Gone; any
 // other error (connection reset, API server restarting, a list that fails) emits `error` and the informer
@@ -25,10 +28,19 @@ import {
   ROLLOUT_PLURAL,
   VERSION,
 } from "../../core/resource/voicerollout.js";
+import { isNotFound } from "./api-errors.js";
 import { GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTE_PLURAL } from "./gateway-api.js";
+import { ISTIO_GROUP, ISTIO_VERSION, VIRTUALSERVICE_PLURAL } from "./istio.js";
+import { INFERENCESERVICE_PLURAL, KSERVE_GROUP, KSERVE_VERSION } from "./kserve.js";
 
 export type WatchedKind =
-  "VoiceRollout" | "VoiceRolloutCommand" | "RolloutPolicy" | "Deployment" | "HTTPRoute";
+  | "VoiceRollout"
+  | "VoiceRolloutCommand"
+  | "RolloutPolicy"
+  | "Deployment"
+  | "HTTPRoute"
+  | "VirtualService"
+  | "InferenceService";
 
 export interface InformerOptions {
   /** Watch one namespace; all namespaces when omitted. */
@@ -47,7 +59,11 @@ interface RolloutLike extends KubernetesObject {
     stable?: { deployment?: unknown };
     canary?: { deployment?: unknown };
     policyRef?: { name?: unknown };
-    traffic?: { gatewayAPI?: { httpRoute?: unknown } };
+    traffic?: {
+      gatewayAPI?: { httpRoute?: unknown };
+      istio?: { virtualService?: unknown };
+      kserve?: { inferenceService?: unknown };
+    };
   };
 }
 
@@ -138,15 +154,35 @@ class SupervisedInformer<T extends KubernetesObject> {
   }
 }
 
+/** A kind watched only when the API server serves it (its CRD is installed). */
+interface OptionalKind {
+  readonly kind: WatchedKind;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly make: () => SupervisedInformer<KubernetesObject>;
+}
+
 export class RolloutInformers {
   private readonly rollouts: SupervisedInformer<RolloutLike>;
   private readonly all: SupervisedInformer<KubernetesObject>[];
+  private readonly optional: OptionalKind[];
+  /** Optional kinds whose discovery has not answered yet: not synced until it has. */
+  private readonly undiscovered = new Set<WatchedKind>();
+  private readonly custom: CustomObjectsApi;
+  private readonly options: InformerOptions;
+  private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private stopped = true;
 
   constructor(kc: KubeConfig, options: InformerOptions) {
     const ns = options.namespace;
     const backoff = { initialMs: options.initialBackoffMs ?? 500, maxMs: options.maxBackoffMs ?? 30_000 };
     const onKey = options.onKey;
     const custom = kc.makeApiClient(CustomObjectsApi);
+    this.custom = custom;
+    this.options = options;
+    this.backoff = backoff;
     const apps = kc.makeApiClient(AppsV1Api);
     const within = ns === undefined ? "" : `/namespaces/${encodeURIComponent(ns)}`;
 
@@ -229,6 +265,69 @@ export class RolloutInformers {
       deployments,
       routes,
     ];
+    this.optional = [
+      {
+        kind: "VirtualService",
+        group: ISTIO_GROUP,
+        version: ISTIO_VERSION,
+        plural: VIRTUALSERVICE_PLURAL,
+        make: () =>
+          customInformer<KubernetesObject>(
+            "VirtualService",
+            ISTIO_GROUP,
+            ISTIO_VERSION,
+            VIRTUALSERVICE_PLURAL,
+            (v) => referring(v, (r, name) => r.spec?.traffic?.istio?.virtualService === name),
+          ),
+      },
+      {
+        kind: "InferenceService",
+        group: KSERVE_GROUP,
+        version: KSERVE_VERSION,
+        plural: INFERENCESERVICE_PLURAL,
+        make: () =>
+          customInformer<KubernetesObject>(
+            "InferenceService",
+            KSERVE_GROUP,
+            KSERVE_VERSION,
+            INFERENCESERVICE_PLURAL,
+            (i) => referring(i, (r, name) => r.spec?.traffic?.kserve?.inferenceService === name),
+          ),
+      },
+    ];
+  }
+
+  /**
+   * Starts a watch for each optional kind the API server serves; a kind it does not serve (404 on its
+   * group/version, or no such resource in it) is left unwatched. Discovery that fails otherwise is retried
+   * with backoff, reported through onError like a failed watch.
+   */
+  private async discover(pending: OptionalKind[], failures = 0): Promise<void> {
+    const retryIn = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** failures);
+    const failed: OptionalKind[] = [];
+    for (const o of pending) {
+      let served: boolean;
+      try {
+        const list = await this.custom.getAPIResources({ group: o.group, version: o.version });
+        served = list.resources.some((r) => r.name === o.plural);
+      } catch (err) {
+        if (!isNotFound(err)) {
+          failed.push(o);
+          this.options.onError?.(o.kind, err, retryIn);
+          continue;
+        }
+        served = false;
+      }
+      if (this.stopped) return;
+      if (served) {
+        const informer = o.make();
+        this.all.push(informer);
+        informer.start();
+      }
+      this.undiscovered.delete(o.kind);
+    }
+    if (failed.length === 0 || this.stopped) return;
+    this.discoveryTimer = setTimeout(() => void this.discover(failed, failures + 1), retryIn);
   }
 
   /** After a watch was down, anything may have changed: every known rollout is looked at again. */
@@ -237,22 +336,31 @@ export class RolloutInformers {
   }
 
   start(): void {
+    this.stopped = false;
     for (const i of this.all) i.start();
+    const pending = this.optional.filter((o) => !this.all.some((i) => i.kind === o.kind));
+    for (const o of pending) this.undiscovered.add(o.kind);
+    void this.discover(pending);
+  }
+
+  /** Kinds being watched: the fixed ones, plus the optional ones the API server serves. */
+  watched(): WatchedKind[] {
+    return this.all.map((i) => i.kind);
   }
 
   /** True once every informer has listed once: before that, a missing object may just not be seen yet. */
   synced(): boolean {
-    return this.all.every((i) => i.synced);
+    return this.undiscovered.size === 0 && this.all.every((i) => i.synced);
   }
 
   /** Every watch is up (none waiting out a backoff): for a readiness probe. */
   healthy(): boolean {
-    return this.all.every((i) => i.healthy);
+    return this.undiscovered.size === 0 && this.all.every((i) => i.healthy);
   }
 
-  /** Kinds that have not listed yet, to say what a start-up is waiting for. */
+  /** Kinds that have not listed yet (or not been discovered yet), to say what a start-up is waiting for. */
   unsynced(): WatchedKind[] {
-    return this.all.filter((i) => !i.synced).map((i) => i.kind);
+    return [...this.undiscovered, ...this.all.filter((i) => !i.synced).map((i) => i.kind)];
   }
 
   /** Keys of every cached rollout, for a periodic resync. */
@@ -261,6 +369,8 @@ export class RolloutInformers {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.discoveryTimer);
     await Promise.all(this.all.map((i) => i.stop()));
   }
 }

@@ -253,6 +253,17 @@ export const voiceRolloutStatusSchema = z.object({
     })
     .optional(),
   canaryScaledDownAt: z.string().optional(),
+  pool: z
+    .strictObject({
+      stableReplicasAtStart: z
+        .number()
+        .int()
+        .min(0)
+        .describe(
+          "The stable's replicas when the rollout started: the canary's full size under a surge budget and what a rollback restores.",
+        ),
+    })
+    .optional(),
 });
 
 export type VoiceRolloutStatus = z.infer<typeof voiceRolloutStatusSchema>;
