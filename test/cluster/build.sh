@@ -7,6 +7,9 @@
 #   kube-scheduler, kubectl
 #   kwok (+ its stage manifests)              sigs.k8s.io/kwok/cmd/kwok
 #   gateway-api (standard-channel CRDs)       sigs.k8s.io/gateway-api config/crd/standard/
+#   istio (CRDs, one file per kind)           istio.io/api kubernetes/customresourcedefinitions.gen.yaml
+#   kserve (CRDs)                             github.com/kserve/kserve config/crd/full/
+#   helm                                      helm.sh/helm/v4/cmd/helm
 #
 # Idempotent: a binary already in the cache for its version is skipped.
 # Usage: test/cluster/build.sh [component...]   (default: all; names as in the list above)
@@ -19,9 +22,9 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 command -v go >/dev/null || { echo "build.sh: go toolchain not found" >&2; exit 1; }
 
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok gateway-api)
+[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok gateway-api helm istio kserve)
 TIMES_LOG="$CLUSTER_CACHE/build-times.log"
-mkdir -p "$CLUSTER_CACHE" "$K8S_BIN" "$ETCD_BIN" "$KWOK_BIN"
+mkdir -p "$CLUSTER_CACHE" "$K8S_BIN" "$ETCD_BIN" "$KWOK_BIN" "$HELM_BIN"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/voicectl-build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -142,12 +145,79 @@ fetch_gateway_api() {
   log "gateway-api: $n CRDs"
 }
 
+# ---- helm -------------------------------------------------------------------------
+# Built inside a throwaway module that requires helm (as etcd is), so a replace directive in a future helm
+# go.mod cannot break `go install`. The version is stamped as helm's own Makefile does (`helm version`).
+build_helm() {
+  local d="$WORK/helm"; mkdir -p "$d"; cd "$d"
+  go mod init voicectl.local/helm-build >/dev/null 2>&1
+  go get "helm.sh/helm/v4@$HELM_VERSION" >/dev/null
+  go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    -o "$HELM_BIN/helm.tmp" helm.sh/helm/v4/cmd/helm
+  mv "$HELM_BIN/helm.tmp" "$HELM_BIN/helm"
+}
+
+# ---- Istio CRDs -----------------------------------------------------------------------
+# One generated file holds every Istio CRD; up.sh posts one CRD per request, so it is split into
+# <group>_<plural>.yaml files like Gateway API's. Nothing is compiled.
+fetch_istio() {
+  cd "$WORK"
+  local dir src tmp="$ISTIO_CRDS.tmp" n
+  dir="$(go mod download -json "istio.io/api@$ISTIO_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  src="$dir/kubernetes/customresourcedefinitions.gen.yaml"
+  [ -f "$src" ] || { echo "istio.io/api@$ISTIO_API_VERSION has no kubernetes/customresourcedefinitions.gen.yaml" >&2; exit 1; }
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  # A document's CRD name (plural.group) is its metadata's `  name:`; the file is named group_plural.yaml.
+  # Comment lines before a document's first line are dropped.
+  awk -v out="$tmp" '
+    function flush() {
+      if (doc != "" && crd != "") {
+        plural = crd; sub(/\..*/, "", plural); group = crd; sub(/^[^.]*\./, "", group)
+        f = out "/" group "_" plural ".yaml"; printf "%s", doc > f; close(f); n++
+      }
+      doc = ""; crd = ""; inmeta = 0
+    }
+    /^---/ { flush(); next }
+    /^#/ && doc == "" { next }
+    /^metadata:/ { inmeta = 1 }
+    /^[a-z]/ && !/^metadata:/ { inmeta = 0 }
+    inmeta && crd == "" && /^  name: / { crd = $2 }
+    { doc = doc $0 "\n" }
+    END { flush(); print n + 0 > "/dev/stderr" }
+  ' "$src" 2>"$WORK/istio-count"
+  n="$(cat "$WORK/istio-count")"
+  [ "${n:-0}" -gt 0 ] || { echo "no CRDs split out of $src" >&2; exit 1; }
+  [ -f "$tmp/networking.istio.io_virtualservices.yaml" ] || { echo "no VirtualService CRD in $src" >&2; exit 1; }
+  rm -rf "$ISTIO_CRDS"; mv "$tmp" "$ISTIO_CRDS"
+  log "istio: $n CRDs"
+}
+
+# ---- KServe CRDs ----------------------------------------------------------------------
+fetch_kserve() {
+  cd "$WORK"
+  local dir tmp="$KSERVE_CRDS.tmp" n=0
+  dir="$(go mod download -json "github.com/kserve/kserve@$KSERVE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$dir/config/crd/full" ] || { echo "github.com/kserve/kserve@$KSERVE_VERSION has no config/crd/full" >&2; exit 1; }
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  for f in "$dir"/config/crd/full/*.yaml; do
+    grep -q '^kind: CustomResourceDefinition$' "$f" || continue
+    cp "$f" "$tmp/"; n=$((n + 1))
+  done
+  [ -f "$tmp/serving.kserve.io_inferenceservices.yaml" ] || { echo "no InferenceService CRD in $dir/config/crd/full" >&2; exit 1; }
+  chmod -R u+w "$tmp"
+  rm -rf "$KSERVE_CRDS"; mv "$tmp" "$KSERVE_CRDS"
+  log "kserve: $n CRDs"
+}
+
 for c in "${WANT[@]}"; do
   case "$c" in
     etcd) timed etcd "$ETCD_BIN/etcd" build_etcd ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) timed "$c" "$K8S_BIN/$c" build_k8s "$c" ;;
     kwok) timed kwok "$KWOK_BIN/kwok" build_kwok ;;
     gateway-api) timed gateway-api "$GATEWAY_API_CRDS" fetch_gateway_api ;;
+    istio) timed istio "$ISTIO_CRDS" fetch_istio ;;
+    kserve) timed kserve "$KSERVE_CRDS" fetch_kserve ;;
+    helm) timed helm "$HELM_BIN/helm" build_helm ;;
     *) echo "build.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done

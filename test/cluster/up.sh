@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a real Kubernetes control plane on 127.0.0.1, with kwok simulating fake GPU nodes.
 #
-#   etcd -> kube-apiserver (+ Gateway API CRDs) -> kube-controller-manager + kube-scheduler -> kwok -> fake nodes
+#   etcd -> kube-apiserver (+ Gateway API, Istio, KServe CRDs) -> kube-controller-manager + kube-scheduler
+#     -> kwok -> fake nodes
 #
 # Binaries come from the cache filled by build.sh (run it first; up.sh runs it if anything is missing).
 # State (certs, etcd data, logs, kubeconfig) goes to a fresh temp dir; its path is recorded in
@@ -10,7 +11,9 @@
 # Prints the admin kubeconfig path as the last line of stdout.
 #
 # Env: H100_NODES (4), L4_NODES (8), UP_TIMEOUT seconds (120), GATEWAY_API (1; 0 skips its CRDs),
-#      GATEWAY_API_KINDS (plurals of the Gateway API CRDs to install, default the ones voicectl uses; "all").
+#      GATEWAY_API_KINDS (plurals of the Gateway API CRDs to install, default the ones voicectl uses; "all"),
+#      ISTIO (1; 0 skips), ISTIO_KINDS (default virtualservices; "all"),
+#      KSERVE (1; 0 skips), KSERVE_KINDS (default inferenceservices; "all").
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.sh
@@ -24,6 +27,11 @@ GATEWAY_API="${GATEWAY_API:-1}"
 # HTTPRoute and what it attaches to. The other standard kinds (GRPCRoute, TLSRoute, ...) carry hundreds of
 # CEL rules the API server compiles at install: several seconds on 2 busy cores that voicectl does not need.
 GATEWAY_API_KINDS="${GATEWAY_API_KINDS:-gatewayclasses gateways httproutes referencegrants}"
+# Only the kinds voicectl routes through: the other Istio and KServe CRDs are large schemas nothing here uses.
+ISTIO="${ISTIO:-1}"
+ISTIO_KINDS="${ISTIO_KINDS:-virtualservices}"
+KSERVE="${KSERVE:-1}"
+KSERVE_KINDS="${KSERVE_KINDS:-inferenceservices}"
 
 log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -42,6 +50,14 @@ done
 if [ "$GATEWAY_API" != 0 ] && [ ! -d "$GATEWAY_API_CRDS" ]; then
   log "missing $GATEWAY_API_CRDS: running build.sh gateway-api"
   "$HERE/build.sh" gateway-api >&2
+fi
+if [ "$ISTIO" != 0 ] && [ ! -d "$ISTIO_CRDS" ]; then
+  log "missing $ISTIO_CRDS: running build.sh istio"
+  "$HERE/build.sh" istio >&2
+fi
+if [ "$KSERVE" != 0 ] && [ ! -d "$KSERVE_CRDS" ]; then
+  log "missing $KSERVE_CRDS: running build.sh kserve"
+  "$HERE/build.sh" kserve >&2
 fi
 command -v openssl >/dev/null || die "openssl is required"
 command -v curl >/dev/null || die "curl is required"
@@ -159,30 +175,35 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
 wait_for kube-apiserver "$UP_TIMEOUT" api "$SERVER/readyz"
 log "kube-apiserver ready at $SERVER"
 
-# ---- Gateway API CRDs (standard channel, cached by build.sh) --------------------------------
+# ---- CRDs of the traffic routers (Gateway API, Istio, KServe; cached by build.sh) --------------
 # Posted in the background while the rest starts (a few seconds of API server work), checked at the end.
-GATEWAY_CRD_NAMES=()
-GATEWAY_POST_PID=
-if [ "$GATEWAY_API" != 0 ]; then
-  GATEWAY_FILES=()
-  for f in "$GATEWAY_API_CRDS"/*.yaml; do
+# Files are named <group>_<plural>.yaml, one CRD each.
+CRD_NAMES=()
+CRD_POSTS=()
+post_crds() { # label dir kinds
+  local label=$1 dir=$2 kinds=$3 f base plural files=()
+  for f in "$dir"/*.yaml; do
     base="${f##*/}"; base="${base%.yaml}"          # gateway.networking.k8s.io_httproutes
     plural="${base#*_}"
-    [ "$GATEWAY_API_KINDS" = all ] || [[ " $GATEWAY_API_KINDS " == *" $plural "* ]] || continue
-    GATEWAY_FILES+=("$f")
-    GATEWAY_CRD_NAMES+=("$plural.${base%%_*}")     # httproutes.gateway.networking.k8s.io
+    [ "$kinds" = all ] || [[ " $kinds " == *" $plural "* ]] || continue
+    files+=("$f")
+    CRD_NAMES+=("$plural.${base%%_*}")             # httproutes.gateway.networking.k8s.io
   done
-  [ ${#GATEWAY_FILES[@]} -gt 0 ] || die "no Gateway API CRD in $GATEWAY_API_CRDS matches GATEWAY_API_KINDS=$GATEWAY_API_KINDS"
+  [ ${#files[@]} -gt 0 ] || die "no $label CRD in $dir matches the kinds asked for ($kinds)"
   (
-    for f in "${GATEWAY_FILES[@]}"; do
-      # Creating HTTPRoute's CRD compiles ~200 CEL rules: allow more than api()'s 5 s on a busy machine.
+    for f in "${files[@]}"; do
+      # Creating HTTPRoute's CRD compiles ~200 CEL rules, InferenceService's is a 1 MB schema: allow more
+      # than api()'s 5 s on a busy machine.
       api --max-time 120 -X POST -H 'Content-Type: application/yaml' --data-binary "@$f" \
-        "$SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions" >/dev/null 2>>"$STATE/logs/gateway-api-crds.log" \
-        || { echo "POST $f failed" >>"$STATE/logs/gateway-api-crds.log"; exit 1; }
+        "$SERVER/apis/apiextensions.k8s.io/v1/customresourcedefinitions" >/dev/null 2>>"$STATE/logs/$label-crds.log" \
+        || { echo "POST $f failed" >>"$STATE/logs/$label-crds.log"; exit 1; }
     done
   ) &
-  GATEWAY_POST_PID=$!
-fi
+  CRD_POSTS+=("$label:$!")
+}
+[ "$GATEWAY_API" = 0 ] || post_crds gateway-api "$GATEWAY_API_CRDS" "$GATEWAY_API_KINDS"
+[ "$ISTIO" = 0 ] || post_crds istio "$ISTIO_CRDS" "$ISTIO_KINDS"
+[ "$KSERVE" = 0 ] || post_crds kserve "$KSERVE_CRDS" "$KSERVE_KINDS"
 
 # ---- controller-manager, scheduler -------------------------------------------------------
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
@@ -259,12 +280,15 @@ import json,sys
 want=set(sys.argv[1:])
 ok={c["metadata"]["name"] for c in json.load(sys.stdin)["items"]
     if any(x["type"]=="Established" and x["status"]=="True" for x in c.get("status",{}).get("conditions",[]))}
-sys.exit(0 if want <= ok else 1)' "${GATEWAY_CRD_NAMES[@]}"
+sys.exit(0 if want <= ok else 1)' "${CRD_NAMES[@]}"
 }
-if [ -n "$GATEWAY_POST_PID" ]; then
-  wait "$GATEWAY_POST_PID" || die "installing the Gateway API CRDs failed: $(cat "$STATE/logs/gateway-api-crds.log")"
+for post in "${CRD_POSTS[@]}"; do
+  label="${post%%:*}"
+  wait "${post#*:}" || die "installing the $label CRDs failed: $(cat "$STATE/logs/$label-crds.log")"
+done
+if [ ${#CRD_NAMES[@]} -gt 0 ]; then
   wait_for kube-apiserver 60 crds_established
-  log "Gateway API CRDs established (${#GATEWAY_CRD_NAMES[@]})"
+  log "router CRDs established (${#CRD_NAMES[@]}: ${CRD_NAMES[*]})"
 fi
 
 cat >"$STATE/env" <<EOF
