@@ -80,6 +80,19 @@ metadata: { name: voicectl-operator-leader-election, namespace: voicectl-system 
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: voicectl-leader-election }
 subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
 ---
+# Test-only: faults.test.ts runs one operator per namespace, each with its own Lease name
+# (leaderElectionId); the chart's Role allows only the release's own Lease, so these get the other names.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: test-operators-leases, namespace: voicectl-system }
+rules: [{ apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update] }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: test-operators-leases, namespace: voicectl-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: test-operators-leases }
+subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: { name: oncall-approver }
