@@ -380,6 +380,16 @@ export class MemoryRouter implements TrafficRouter {
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
     return this.weights.get(keyOf(refOf(rollout))) ?? null;
   }
+  /** Header value pins per rollout, as a route's header-match rules would hold them. */
+  readonly pins = new Map<string, readonly string[]>();
+  async pinnedValues(rollout: VoiceRollout): Promise<string[]> {
+    return [...(this.pins.get(keyOf(refOf(rollout))) ?? [])];
+  }
+  async setPins(rollout: VoiceRollout, _header: string, values: readonly string[]): Promise<void> {
+    this.faults.check("setPins");
+    if (values.length === 0) this.pins.delete(keyOf(refOf(rollout)));
+    else this.pins.set(keyOf(refOf(rollout)), [...values]);
+  }
   async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
     this.calls++;
     this.faults.check("setCanaryWeight");

@@ -23,6 +23,7 @@ import {
 import { parseDuration, type Step } from "../core/rollout/plan.js";
 import type { Decision } from "../core/types.js";
 import { silentLogger, type Logger } from "./log.js";
+import { applyPinning } from "./pinning.js";
 import {
   ConflictError,
   poolSelectorOf,
@@ -401,7 +402,21 @@ export async function reconcile(
       ? fresh.filter((c) => c.spec.action === "abort" || c.spec.action === "retry")
       : fresh;
   const commands = actionable.map(toCommand);
-  const analysisSeen = pass?.observation ?? null;
+  // A critical regression in one pinnable slice value pins it to stable instead of rolling everyone back.
+  const pinning = applyPinning(
+    spec.traffic.pinning,
+    previous?.pins ?? [],
+    pass?.observation ?? null,
+    toTime(now),
+    (findings) => (policy ? decide([...findings], policy) : { decision: "pause", summary: "no policy" }),
+  );
+  for (const pin of pinning.added)
+    events.push({
+      type: "Warning",
+      reason: "Pinned",
+      message: `${pin.label}=${pin.value} pinned to stable by header ${pin.header}; the rollout goes on for everyone else: ${pin.reason}`,
+    });
+  const analysisSeen = pinning.observation;
 
   // Scaling the canary up, after the look (a look is priced with the replicas held during it).
   let canaryReady = canary !== null && wanted > 0 && canary.readyReplicas >= wanted;
@@ -597,6 +612,17 @@ export async function reconcile(
     pool: poolRecord,
   });
 
+  // Pins live in status while the rollout runs and end with it.
+  const pins = isTerminal(next.phase) ? [] : pinning.pins;
+  if (pins.length > 0) nextStatus = { ...nextStatus, pins: [...pins] };
+  else delete nextStatus.pins;
+  if (pins.length === 0 && (previous?.pins?.length ?? 0) > 0)
+    events.push({
+      type: "Normal",
+      reason: "Unpinned",
+      message: `pins removed as the rollout ended: ${previous!.pins!.map((p) => `${p.label}=${p.value}`).join(", ")}`,
+    });
+
   // After a rollback the canary keeps its replicas for a while (a quick retry finds them warm), then goes
   // to zero, once. The stable version is never scaled by a rollback: it has served all traffic throughout.
   let scaleDownAt: number | null = null;
@@ -645,6 +671,13 @@ export async function reconcile(
   // The route follows the stored status, every pass: this also repairs a pass that died between the status
   // write and the route write, and since the router writes only on a change, nothing shifts twice.
   await ports.router.setCanaryWeight(stored, next.canaryWeight);
+  // Pins follow status the same way (every pass, so a crash between the two writes is repaired).
+  if (spec.traffic.pinning && ports.router.setPins)
+    await ports.router.setPins(
+      stored,
+      spec.traffic.pinning.header,
+      pins.map((p) => p.value),
+    );
 
   // Under a surge budget the stable gives up replicas only now that the route carries the new weight, and only
   // those the budget needs for the canary's next size (surgePlan's rule and worked example).

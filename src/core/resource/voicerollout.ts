@@ -253,6 +253,20 @@ export const voiceRolloutStatusSchema = z.object({
     })
     .optional(),
   canaryScaledDownAt: z.string().optional(),
+  pins: z
+    .array(
+      z.strictObject({
+        label: z.string(),
+        value: z.string(),
+        header: z.string(),
+        at: z.string(),
+        reason: z.string(),
+      }),
+    )
+    .optional()
+    .describe(
+      "Slice values sent to stable by a header match while the rollout goes on (spec.traffic.pinning).",
+    ),
   pool: z
     .strictObject({
       stableReplicasAtStart: z
