@@ -37,9 +37,40 @@ function locate(
   return {};
 }
 
+/**
+ * A name or token from the file as it may appear in a message: short ones are shown, anything long or spaced
+ * by its length only (a pasted transcript or a 10,000-character key must not be echoed back).
+ */
+export function previewToken(text: string): string {
+  return /^[\w./:+-]{1,64}$/.test(text) ? `"${text}"` : `<text of ${text.length} characters>`;
+}
+
+/** Words of a message from the YAML parser longer than a name could be are shown by their length only. */
+function shortenLongWords(message: string): string {
+  return message.replace(/\S{65,}/g, (w) => `<text of ${w.length} characters>`);
+}
+
+/** Problems beyond this many in one file are counted, not listed (a systematic mistake, a generated file). */
+export const MAX_YAML_PROBLEMS = 50;
+
+/** The document as plain data, or the reason it cannot be built (an alias bomb, nesting past the stack). */
+function documentValue(doc: Document): { value: unknown } | { error: string } {
+  try {
+    return { value: doc.toJS() };
+  } catch (err) {
+    if (err instanceof RangeError) return { error: "nested too deeply to read" };
+    // yaml's guard against alias bombs (a billion laughs): a ReferenceError "Excessive alias count ...".
+    if (err instanceof ReferenceError && /alias/i.test(err.message))
+      return {
+        error: "aliases expand to too many nodes (a guard against alias bombs): write the values out",
+      };
+    throw err;
+  }
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") {
-    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map(previewToken).join(", ")}`;
   }
   if (issue.code === "invalid_type" && issue.input === undefined)
     return `required field is missing (expected ${issue.expected})`;
@@ -77,13 +108,19 @@ export function parseYamlDocuments<S extends z.ZodType>(
           file,
           line: pos.line,
           column: pos.col,
-          message: `YAML syntax: ${e.message.split("\n")[0]}`,
+          message: `YAML syntax: ${shortenLongWords(e.message.split("\n")[0]!)}`,
         });
       }
       continue;
     }
     if (doc.contents === null) continue; // an empty document between `---` separators
-    const result = schema.safeParse(doc.toJS());
+    const built = documentValue(doc);
+    if ("error" in built) {
+      const pos = lines.linePos(doc.range[0]);
+      problems.push({ file, line: pos.line, column: pos.col, message: `YAML: ${built.error}` });
+      continue;
+    }
+    const result = schema.safeParse(built.value);
     if (result.success) {
       documents.push({ value: result.data, locate: (path) => locate(doc, path, lines) });
       continue;
@@ -107,6 +144,11 @@ export function parseYamlDocuments<S extends z.ZodType>(
     problems.push({ file, message: `no ${kind} document in the file` });
   }
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  if (problems.length > MAX_YAML_PROBLEMS) {
+    const rest = problems.length - MAX_YAML_PROBLEMS;
+    problems.length = MAX_YAML_PROBLEMS;
+    problems.push({ file, message: `and ${rest} more problems like these` });
+  }
   return { documents, problems };
 }
 

@@ -19,7 +19,16 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-export const durationSchema = z.string().regex(DURATION, "expected a duration such as 30s, 10m or 1h");
+/** Longer than any step should wait; also keeps huge digit strings from becoming Infinity. */
+export const MAX_DURATION_MS = 30 * 24 * 3_600_000;
+
+export const durationSchema = z
+  .string()
+  .regex(DURATION, "expected a duration such as 30s, 10m or 1h")
+  .refine((d) => {
+    const ms = parseDuration(d);
+    return ms === null || (Number.isFinite(ms) && ms <= MAX_DURATION_MS);
+  }, "expected a duration of at most 30 days (720h)");
 
 export const stepSchema = z.union([
   z.strictObject({
