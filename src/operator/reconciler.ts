@@ -310,11 +310,37 @@ export async function reconcile(
   const { spec } = rollout;
   const previous = rollout.status;
   const generation = rollout.metadata.generation;
-  const before = machineStatus(previous, now) ?? initialStatus(now);
+  const stored0 = machineStatus(previous, now) ?? initialStatus(now);
+  // Finish what an earlier pass started before acting on anything new: the route takes the weight the stored
+  // status already says. A pass that died between its status write and its route write, followed by an
+  // approval, would otherwise move the route straight to the next step's weight, past a step never served.
+  // The step's clock and the analysis window start again from here: no look may cover time when the route
+  // did not carry the status's weight.
+  let repairedRoute = false;
+  if (!isTerminal(stored0.phase)) {
+    const routed = await ports.router.canaryWeight(rollout);
+    if (routed !== null && routed !== stored0.canaryWeight) {
+      await ports.router.setCanaryWeight(rollout, stored0.canaryWeight);
+      repairedRoute = true;
+      log.warn("route did not carry the status's weight; set it before anything else", {
+        routed,
+        weight: stored0.canaryWeight,
+      });
+      const kept = await ports.analysis.load(rollout);
+      if (kept) await ports.analysis.save(rollout, { ...kept, lastLookAt: now });
+    }
+  }
+  const before = repairedRoute ? { ...stored0, stepStartedAt: now } : stored0;
   const terminalBefore = isTerminal(before.phase);
+  const events: PendingEvent[] = [];
+  if (repairedRoute)
+    events.push({
+      type: "Warning",
+      reason: "RouteRepaired",
+      message: `the route did not carry canary weight ${before.canaryWeight}% that status records; set it back, and the step's clock and analysis window start again`,
+    });
   const intervalMs = parseDuration(spec.analysis.interval) ?? 60_000;
   const scaleDownDelayMs = parseDuration(spec.rollback.scaleDownDelay) ?? 30_000;
-  const events: PendingEvent[] = [];
 
   // Commands already recorded in history were applied by an earlier pass that died before marking them.
   const pending = await ports.rollouts.pendingCommands(ref);

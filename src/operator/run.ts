@@ -9,6 +9,7 @@ import { kubernetesPorts } from "../adapters/kubernetes/index.js";
 import { RolloutInformers } from "../adapters/kubernetes/informers.js";
 import { LeaderElector } from "../adapters/kubernetes/leader.js";
 import { Controller, refOf } from "./controller.js";
+import { faultsFromEnv, FAULT_ENV } from "./faults.js";
 import type { Logger } from "./log.js";
 import { OperatorMetrics } from "./metrics.js";
 import { startServer, type RunningServer } from "./server.js";
@@ -36,6 +37,11 @@ export interface OperatorOptions {
   readonly pollMs?: number | undefined;
   readonly identity?: string | undefined;
   readonly log: Logger;
+  /**
+   * TEST-ONLY: a VOICECTL_FAULT_EXIT_AT value (see ./faults.ts) that makes the process exit at a reconcile
+   * boundary, for the end-to-end fault tests. Unset in every real deployment.
+   */
+  readonly faultSpec?: string | undefined;
 }
 
 export interface RunningOperator {
@@ -52,10 +58,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const { log } = options;
   const identity =
     options.identity ?? `${process.env["POD_NAME"] ?? hostname()}-${randomBytes(3).toString("hex")}`;
-  const ports = kubernetesPorts(options.kubeConfig, {
-    prometheusUrl: options.prometheusUrl,
-    reportingInstance: identity,
-  });
+  const ports = faultsFromEnv(
+    kubernetesPorts(options.kubeConfig, {
+      prometheusUrl: options.prometheusUrl,
+      reportingInstance: identity,
+    }),
+    { [FAULT_ENV]: options.faultSpec },
+    { log },
+  );
   const metrics = new OperatorMetrics();
   const controller = new Controller({
     ports,
@@ -75,7 +85,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       log.warn("watch failed; restarting it", { kind, error: err, retryInMs }),
   });
 
+  let lostOnce = false;
   const startLeading = () => {
+    // A replica that lost the Lease is on its way out (its controller is stopped): it never leads again.
+    if (lostOnce) return;
     leading = true;
     log.info("leading: reconciling rollouts", { identity });
     controller.start();
@@ -102,6 +115,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         // controller-runtime, the process then exits and its restart becomes a fresh candidate.
         if (!leading) return;
         leading = false;
+        lostOnce = true;
         log.warn("lost the leader Lease: stopped reconciling", { identity });
         stoppedLeading = controller.stop();
         resolveLost();

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { loadKubeConfig } from "../../adapters/kubernetes/config.js";
 import { UsageError } from "../../core/errors.js";
 import { parseDuration } from "../../core/rollout/plan.js";
+import { FAULT_ENV, FaultSpecError, parseFaultSpec } from "../../operator/faults.js";
 import { createLogger, type Level } from "../../operator/log.js";
 import { startOperator } from "../../operator/run.js";
 import type { CliIo } from "../io.js";
@@ -97,6 +98,17 @@ GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or S
       const listen = hostPort(flags.listen);
       const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
       const log = createLogger({ level, write: (line) => io.stderr(line + "\n") });
+      // TEST-ONLY (src/operator/faults.ts): the end-to-end fault tests make the process die at a reconcile
+      // boundary. Deliberately an environment variable, not a flag, so it is not in --help.
+      const faultSpec = process.env[FAULT_ENV];
+      if (faultSpec !== undefined && faultSpec !== "") {
+        try {
+          parseFaultSpec(faultSpec);
+        } catch (err) {
+          if (err instanceof FaultSpecError) throw new UsageError(err.message);
+          throw err;
+        }
+      }
 
       const operator = await startOperator({
         kubeConfig,
@@ -117,6 +129,7 @@ GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or S
         resyncMs: duration("--resync", flags.resync),
         pollMs: duration("--poll", flags.poll),
         log,
+        faultSpec,
       });
       const reason = await new Promise<string>((resolve) => {
         process.once("SIGTERM", () => resolve("SIGTERM"));
