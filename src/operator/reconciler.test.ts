@@ -491,8 +491,37 @@ describe("reconcile: crashes and restarts", () => {
     const h = setup();
     h.ports.rollouts.faults.failNext("updateStatus", new Error("etcd unavailable"));
     await expect(reconcile(REF, h.ports)).rejects.toThrow(/etcd/);
-    h.ports.rollouts.faults.failNext("updateStatus", new ConflictError("modified"));
-    await expect(reconcile(REF, h.ports)).resolves.toMatchObject({ conflict: true });
+    // A race with another status writer: decide again on what it wrote.
+    const rollouts = h.ports.rollouts;
+    let raced = false;
+    const racing: Ports = {
+      ...h.ports,
+      rollouts: {
+        get: (r) => rollouts.get(r),
+        pendingCommands: (r) => rollouts.pendingCommands(r),
+        markApplied: (c, result, at) => rollouts.markApplied(c, result, at),
+        async updateStatus(ro, st) {
+          if (!raced) {
+            raced = true;
+            const current = rollouts.peek(REF)!;
+            rollouts.put({ ...current, status: { ...(current.status ?? {}), message: "another writer" } });
+            throw new ConflictError("modified");
+          }
+          return rollouts.updateStatus(ro, st);
+        },
+      },
+    };
+    await expect(reconcile(REF, racing)).resolves.toMatchObject({ conflict: true });
+  });
+
+  it("a race lost to a metadata-only change (labels, annotations) is written again, not decided again", async () => {
+    const h = setup();
+    // A busy writer of metadata would otherwise win every race and starve the rollout.
+    h.ports.rollouts.faults.failNext("updateStatus", new ConflictError("modified"), 3);
+    const r = await reconcile(REF, h.ports);
+    expect(r.conflict).toBeUndefined();
+    expect(h.ports.rollouts.statusWrites).toBe(1);
+    expect(h.status().phase).toBe("Progressing");
   });
 
   it("a rollout that is gone needs nothing", async () => {

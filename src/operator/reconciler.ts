@@ -683,14 +683,28 @@ export async function reconcile(
 
   let stored = rollout;
   if (!sameStatus(previous, nextStatus)) {
-    try {
-      stored = await ports.rollouts.updateStatus(rollout, nextStatus);
-    } catch (err) {
-      if (err instanceof ConflictError) {
-        log.debug("status write lost a race; reconciling again", {});
-        return { requeueAfterMs: 0, decisions: [], conflict: true, analysisMs: pass?.analysisMs };
+    // A write that changed neither spec nor status (labels, annotations: another tool's metadata) leaves this
+    // pass's decision standing, so the status is written again on the fresh version; otherwise a busy writer
+    // of metadata could win every race and starve the rollout. Any other change means deciding again.
+    let base = rollout;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        stored = await ports.rollouts.updateStatus(base, nextStatus);
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const fresh = attempt < 5 ? await ports.rollouts.get(ref) : null;
+        const unchanged =
+          fresh !== null &&
+          fresh.metadata.generation === rollout.metadata.generation &&
+          sameStatus(fresh.status, previous);
+        if (!unchanged) {
+          log.debug("status write lost a race; reconciling again", {});
+          return { requeueAfterMs: 0, decisions: [], conflict: true, analysisMs: pass?.analysisMs };
+        }
+        log.debug("status write lost a race to a metadata-only change; writing again", { attempt });
+        base = fresh;
       }
-      throw err;
     }
   }
 

@@ -310,13 +310,16 @@ describe("the operator killed at every reconcile boundary of a full rollout", ()
               }
               return st.phase === "Promoted" ? st : undefined;
             });
-            // The boundary was reached and the process died there (not a rollout that never got that far).
-            expect(exitCode).toBe(137);
             expect(done.canaryWeight).toBe(100);
-            // Killed right after writing Promoted, the route is the restarted process's to finish.
-            await s.waitFor("the route at 100", 60_000, async () =>
-              (await routeWeight(s.ns)) === 100 ? true : undefined,
+            // Status says Promoted before the route carries 100 (status is written first): wait until the
+            // gateway has seen it. Killed right after writing Promoted, the route is the restarted process's.
+            await s.waitFor("the gateway at 100", 60_000, async () =>
+              (await routeWeight(s.ns)) === 100 && s.weights().at(-1) === 100 ? true : undefined,
             );
+            // The boundary was reached and the process died there (not a rollout that never got that far);
+            // the last boundaries come after the status write that says Promoted, so wait for the exit.
+            await Promise.race([doomed.exited, new Promise((r) => setTimeout(r, 30_000))]);
+            expect(exitCode).toBe(137);
             // No double shift and no skipped step: the gateway saw each weight once, in order.
             expect(s.weights()).toEqual([25, 50, 100]);
             // The approval was applied exactly once, and its command marked applied.
