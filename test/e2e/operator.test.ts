@@ -83,6 +83,16 @@ const phaseIs = (ns: string, phase: string) => async () => {
   return s.phase === phase ? s : undefined;
 };
 
+/**
+ * Status is written before the route (so a crash never shifts twice): after a phase shows in status, wait
+ * until the route, and the gateway stand-in following it, carry that status's weight.
+ */
+async function routeSettled(ns: string, weight: number): Promise<void> {
+  await waitFor(`the route and the gateway at ${weight}`, 60_000, async () =>
+    (await routeWeight(ns)) === weight && running.plane?.weights.at(-1)?.weight === weight ? true : undefined,
+  );
+}
+
 async function replicas(ns: string, deployment: string): Promise<number> {
   const d = await kubectlJson(["-n", ns, "get", "deployment", deployment]);
   return (d["spec"] as { replicas?: number }).replicas ?? 0;
@@ -151,6 +161,7 @@ describe("voicectl operator on a real control plane", () => {
     - analysis: { minDuration: 8s, maxDuration: 90s }`,
     );
     const s = await waitFor("Promoted", 180_000, phaseIs(ns, "Promoted"));
+    await routeSettled(ns, 100);
     expect(s.canaryWeight).toBe(100);
     expect(await routeWeight(ns)).toBe(100);
     // The gateway saw each weight once, in order: no step shifted twice.
@@ -178,6 +189,7 @@ describe("voicectl operator on a real control plane", () => {
       return w ? ((await rolloutStatus(ns)).analysis?.looks ?? 0) : undefined;
     });
     const s = await waitFor("RolledBack", 90_000, phaseIs(ns, "RolledBack"));
+    await routeSettled(ns, 0);
     // The first look holding canary traffic, or the one after it (a look may straddle the weight change).
     expect((s.analysis?.looks ?? 0) - firstTraffic).toBeLessThanOrEqual(2);
     expect(s.canaryWeight).toBe(0);
@@ -241,6 +253,7 @@ describe("voicectl operator on a real control plane", () => {
     );
     expect(abort.code).toBe(0);
     const rolledBack = await waitFor("RolledBack", 60_000, phaseIs(ns, "RolledBack"));
+    await routeSettled(ns, 0);
     expect(rolledBack.canaryWeight).toBe(0);
     expect(await routeWeight(ns)).toBe(0);
     expect(rolledBack.history?.map((h) => h.action)).toEqual(["approve", "abort"]);
@@ -262,6 +275,7 @@ describe("voicectl operator on a real control plane", () => {
       return s.phase === "Paused" && s.pause?.kind === "approval" ? s : undefined;
     });
     const s = await waitFor("RolledBack", 90_000, phaseIs(ns, "RolledBack"));
+    await routeSettled(ns, 0);
     expect(s.message).toMatch(/critical regression/);
     expect(await routeWeight(ns)).toBe(0);
     expect(s.history ?? []).toEqual([]);
@@ -287,6 +301,7 @@ describe("voicectl operator on a real control plane", () => {
     await first.exited;
     startOperator(ns, plane.prometheus.url);
     const s = await waitFor("Promoted", 180_000, phaseIs(ns, "Promoted"));
+    await routeSettled(ns, 100);
     expect(plane.weights.map((w) => w.weight)).toEqual([25, 50, 100]);
     expect(s.analysis?.restarts ?? 0).toBe(0);
     expect((await events(ns)).filter((e) => e.startsWith("AnalysisRestarted"))).toEqual([]);
