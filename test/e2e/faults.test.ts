@@ -321,6 +321,9 @@ describe("the operator killed at every reconcile boundary of a full rollout", ()
             await Promise.race([doomed.exited, new Promise((r) => setTimeout(r, 30_000))]);
             expect(exitCode).toBe(137);
             // No double shift and no skipped step: the gateway saw each weight once, in order.
+            await s.waitFor("the gateway at 100", 60_000, async () =>
+              s.weights().at(-1) === 100 ? true : undefined,
+            );
             expect(s.weights()).toEqual([25, 50, 100]);
             // The approval was applied exactly once, and its command marked applied.
             expect(done.history?.map((h) => h.action)).toEqual(["approve"]);
@@ -354,6 +357,9 @@ describe("fault tolerance on a real control plane", () => {
       await dead.exited;
       const done = await s.phase("Promoted");
       expect(done.canaryWeight).toBe(100);
+      await s.waitFor("the gateway at 100", 60_000, async () =>
+        s.weights().at(-1) === 100 ? true : undefined,
+      );
       expect(s.weights()).toEqual([25, 50, 100]);
       expect(await leaseHolder(leaseOf(s.ns))).toBe(standby);
       // The analysis state lived in its ConfigMap, not in the dead leader: nothing was lost.
@@ -378,6 +384,9 @@ describe("fault tolerance on a real control plane", () => {
       // duration; a released one names nobody, or already the standby.
       expect([standby, ""]).toContain(await leaseHolder(leaseOf(s.ns)));
       const done = await s.phase("Promoted");
+      await s.waitFor("the gateway at 100", 60_000, async () =>
+        s.weights().at(-1) === 100 ? true : undefined,
+      );
       expect(s.weights()).toEqual([25, 50, 100]);
       expect(done.analysis?.restarts ?? 0).toBe(0);
       expect(await leaseHolder(leaseOf(s.ns))).toBe(standby);
@@ -468,6 +477,9 @@ describe("fault tolerance on a real control plane", () => {
         racing = false;
         await race;
       }
+      await s.waitFor("the gateway at 100", 60_000, async () =>
+        s.weights().at(-1) === 100 ? true : undefined,
+      );
       expect(s.weights()).toEqual([25, 50, 100]);
       expect(patches).toBeGreaterThan(0);
       // It did lose races (the test would prove nothing otherwise), and went on.
@@ -488,6 +500,10 @@ describe("fault tolerance on a real control plane", () => {
       const r = await cluster.kubectl(["-n", s.ns, "delete", "deployment", CANARY]);
       expect(r.code).toBe(0);
       const failed = await s.phase("Failed", 60_000);
+      // Status is written before the route: wait for the route and the gateway to follow.
+      await s.waitFor("the gateway at 0", 60_000, async () =>
+        (await routeWeight(s.ns)) === 0 && s.weights().at(-1) === 0 ? true : undefined,
+      );
       expect(failed.message).toMatch(/canary Deployment tts-v42 does not exist/);
       expect(failed.canaryWeight).toBe(0);
       expect(await routeWeight(s.ns)).toBe(0);
@@ -528,6 +544,9 @@ describe("fault tolerance on a real control plane", () => {
       proxy.setMode("forward");
       const done = await s.phase("Promoted");
       expect(done.canaryWeight).toBe(100);
+      await s.waitFor("the gateway at 100", 60_000, async () =>
+        s.weights().at(-1) === 100 ? true : undefined,
+      );
       expect(s.weights()).toEqual([25, 50, 100]);
       // It did hang (and stepped down: no leader may act on a Lease it cannot renew).
       expect(op.logs.some((l) => l.includes("lost the leader Lease"))).toBe(true);
