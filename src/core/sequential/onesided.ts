@@ -35,7 +35,7 @@
 // untruncated bound M ≤ M_full / T(a, b) (T ≤ 1 in the numerator) and skips the fraction when even that
 // cannot reach the threshold.
 
-import { logBeta } from "../stats/distributions.js";
+import { betaContinuedFraction, logBeta } from "../stats/distributions.js";
 import {
   betaConcentration,
   checkAlpha,
@@ -45,42 +45,6 @@ import {
 } from "./mixture.js";
 
 export type Side = "upper" | "lower";
-
-const FPMIN = 1e-300;
-const EPS = 1e-15;
-
-/** The continued fraction of I_x(a, b) (NR betacf, modified Lentz); converges fast for x < (a + 1)/(a + b + 2). */
-function betaContinuedFraction(x: number, a: number, b: number): number {
-  const qab = a + b;
-  const qap = a + 1;
-  const qam = a - 1;
-  let c = 1;
-  let d = 1 - (qab * x) / qap;
-  if (Math.abs(d) < FPMIN) d = FPMIN;
-  d = 1 / d;
-  let h = d;
-  const maxIter = 1000 + 20 * Math.ceil(Math.sqrt(Math.max(a, b)));
-  for (let m = 1; m <= maxIter; m++) {
-    const m2 = 2 * m;
-    let aa = (m * (b - m) * x) / ((qam + m2) * (a + m2));
-    d = 1 + aa * d;
-    if (Math.abs(d) < FPMIN) d = FPMIN;
-    c = 1 + aa / c;
-    if (Math.abs(c) < FPMIN) c = FPMIN;
-    d = 1 / d;
-    h *= d * c;
-    aa = (-(a + m) * (qab + m) * x) / ((a + m2) * (qap + m2));
-    d = 1 + aa * d;
-    if (Math.abs(d) < FPMIN) d = FPMIN;
-    c = 1 + aa / c;
-    if (Math.abs(c) < FPMIN) c = FPMIN;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < EPS) break;
-  }
-  return h;
-}
 
 /** log(1 − e^x) for x ≤ 0, accurate at both ends. */
 function log1mExp(x: number): number {

@@ -85,8 +85,8 @@ export function logBeta(a: number, b: number): number {
   return logGamma(p) + logGamma(q) - logGamma(p + q);
 }
 
-/** Continued fraction for I_x(a,b) (Numerical Recipes betacf, modified Lentz). */
-function betaContinuedFraction(x: number, a: number, b: number): number {
+/** Continued fraction for I_x(a,b) (Numerical Recipes betacf, modified Lentz); fast for x < (a+1)/(a+b+2). */
+export function betaContinuedFraction(x: number, a: number, b: number): number {
   const qab = a + b;
   const qap = a + 1;
   const qam = a - 1;
