@@ -201,10 +201,22 @@ export function canaryShare(rules: readonly SplitRule[]): number | null {
   return max;
 }
 
-/** Sets weights in place; returns whether anything changed. Duplicate refs of one side get w then 0. */
-export function applyWeight(rules: readonly SplitRule[], weight: number): boolean {
+/** A rule or route that names both versions, as any router sees it: the weighted refs of each side. */
+export interface WeightedSplit<T extends { weight?: number | undefined }> {
+  readonly stable: T[];
+  readonly canary: T[];
+}
+
+/**
+ * Sets weights in place (canary w, stable 100 - w); returns whether anything changed. Duplicate refs of one
+ * side get w then 0. Shared by the Gateway API and Istio routers.
+ */
+export function applyWeight<T extends { weight?: number | undefined }>(
+  rules: readonly WeightedSplit<T>[],
+  weight: number,
+): boolean {
   let changed = false;
-  const set = (refs: BackendRef[], w: number) =>
+  const set = (refs: T[], w: number) =>
     refs.forEach((r, i) => {
       const want = i === 0 ? w : 0;
       if (r.weight !== want) {

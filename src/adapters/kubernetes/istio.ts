@@ -18,6 +18,7 @@ import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
 import type { TrafficRouter } from "../../operator/ports.js";
 import {
+  applyWeight,
   canaryShare,
   describeRef,
   modifyCustomObject,
@@ -126,23 +127,8 @@ export function istioCanaryShare(routes: readonly SplitRoute[]): number | null {
   );
 }
 
-/** Sets weights in place (canary w, stable 100 - w; repeats of one side 0); returns whether anything changed. */
-export function applyIstioWeight(routes: readonly SplitRoute[], weight: number): boolean {
-  let changed = false;
-  const set = (dests: RouteDestination[], w: number) =>
-    dests.forEach((d, i) => {
-      const want = i === 0 ? w : 0;
-      if (d.weight !== want) {
-        d.weight = want;
-        changed = true;
-      }
-    });
-  for (const r of routes) {
-    set(r.canary, weight);
-    set(r.stable, 100 - weight);
-  }
-  return changed;
-}
+/** The Gateway API router's weight setter: Istio destinations carry `weight` the same way. */
+export const applyIstioWeight = applyWeight;
 
 /**
  * The http routes with pins for `values` of `header` (none when `values` is empty): earlier pin routes
