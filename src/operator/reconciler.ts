@@ -317,11 +317,13 @@ export async function reconcile(
   // The step's clock and the analysis window start again from here: no look may cover time when the route
   // did not carry the status's weight.
   let repairedRoute = false;
+  let routedBefore: number | null = null;
   if (!isTerminal(stored0.phase)) {
     const routed = await ports.router.canaryWeight(rollout);
     if (routed !== null && routed !== stored0.canaryWeight) {
       await ports.router.setCanaryWeight(rollout, stored0.canaryWeight);
       repairedRoute = true;
+      routedBefore = routed;
       log.warn("route did not carry the status's weight; set it before anything else", {
         routed,
         weight: stored0.canaryWeight,
@@ -337,7 +339,7 @@ export async function reconcile(
     events.push({
       type: "Warning",
       reason: "RouteRepaired",
-      message: `the route did not carry canary weight ${before.canaryWeight}% that status records; set it back, and the step's clock and analysis window start again`,
+      message: `the route carried canary weight ${routedBefore}%, status records ${before.canaryWeight}%: set back to ${before.canaryWeight}%; the step's clock and analysis window start again`,
     });
   const intervalMs = parseDuration(spec.analysis.interval) ?? 60_000;
   const scaleDownDelayMs = parseDuration(spec.rollback.scaleDownDelay) ?? 30_000;
