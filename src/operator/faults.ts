@@ -132,11 +132,13 @@ export function withFaults(ports: Ports, specs: readonly FaultSpec[], options: F
     },
     router: {
       canaryWeight: (rollout) => router.canaryWeight(rollout),
-      async setCanaryWeight(rollout, weight) {
+      observe: (rollout) => router.observe(rollout),
+      async setCanaryWeight(rollout, weight, options) {
         // Only a write that changes the route is a boundary; the router itself skips the others.
-        if ((await router.canaryWeight(rollout)) === weight) return router.setCanaryWeight(rollout, weight);
+        if ((await router.canaryWeight(rollout)) === weight)
+          return router.setCanaryWeight(rollout, weight, options);
         return around(["weight"], { rollout: name(rollout), weight }, () =>
-          router.setCanaryWeight(rollout, weight),
+          router.setCanaryWeight(rollout, weight, options),
         );
       },
     },

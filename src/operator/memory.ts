@@ -22,6 +22,10 @@ import {
   type PolicyStore,
   type Ports,
   type RolloutRef,
+  type RouteObservation,
+  RouteChangedByHandError,
+  type SetWeightOptions,
+  undoesHandEdit,
   type RolloutStore,
   type StoredAnalysis,
   type TrafficRouter,
@@ -367,10 +371,13 @@ export class MemoryNodePools implements NodePools {
 export class MemoryRouter implements TrafficRouter {
   readonly faults = new Faults();
   private readonly weights = new Map<string, number>();
+  /** The weight voicectl last wrote per rollout, as the routing object's annotation records it. */
+  private readonly written = new Map<string, number>();
   /** Every write that changed a route, in order: a double shift shows up here. */
   readonly writes: { rollout: string; weight: number }[] = [];
   calls = 0;
 
+  /** A route as its owner set it up (or as a person left it): weights only, no record of voicectl's write. */
   setWeight(ref: RolloutRef, weight: number): void {
     this.weights.set(keyOf(ref), weight);
   }
@@ -379,6 +386,10 @@ export class MemoryRouter implements TrafficRouter {
   }
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
     return this.weights.get(keyOf(refOf(rollout))) ?? null;
+  }
+  async observe(rollout: VoiceRollout): Promise<RouteObservation> {
+    const key = keyOf(refOf(rollout));
+    return { weight: this.weights.get(key) ?? null, written: this.written.get(key) ?? null };
   }
   /** Header value pins per rollout, as a route's header-match rules would hold them. */
   readonly pins = new Map<string, readonly string[]>();
@@ -390,13 +401,19 @@ export class MemoryRouter implements TrafficRouter {
     if (values.length === 0) this.pins.delete(keyOf(refOf(rollout)));
     else this.pins.set(keyOf(refOf(rollout)), [...values]);
   }
-  async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
+  async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
     this.calls++;
     this.faults.check("setCanaryWeight");
     const key = keyOf(refOf(rollout));
-    if (this.weights.get(key) === weight) return;
+    const routed = this.weights.get(key) ?? null;
+    const written = this.written.get(key) ?? null;
+    if (!options?.overrideHandEdit && undoesHandEdit(routed, written, weight))
+      throw new RouteChangedByHandError(`route ${key} was changed by hand`, routed!, written!);
+    if (this.weights.get(key) === weight && this.written.get(key) === weight) return;
+    const changed = this.weights.get(key) !== weight;
     this.weights.set(key, weight);
-    this.writes.push({ rollout: key, weight });
+    this.written.set(key, weight);
+    if (changed) this.writes.push({ rollout: key, weight });
   }
 }
 

@@ -127,12 +127,56 @@ export function toleratesAll(tolerations: readonly Toleration[], taints: readonl
     );
 }
 
+/** What a route carries for one rollout, read in one request. */
+export interface RouteObservation {
+  /** The canary's weight in percent, or null when the route does not name both backends. */
+  readonly weight: number | null;
+  /**
+   * The weight voicectl last wrote there (recorded on the object in the same update as the weights), or null
+   * when it never wrote one. A weight that differs from it was set by someone else.
+   */
+  readonly written: number | null;
+}
+
+export interface SetWeightOptions {
+  /** Write even over a weight someone else set: a rollback, or an approval to set the route back. */
+  readonly overrideHandEdit?: boolean | undefined;
+}
+
+/**
+ * The route carries a weight someone else set since voicectl last wrote it, and the write would have undone
+ * it. Nothing was written; the next pass sees the edit and pauses with a reason.
+ */
+export class RouteChangedByHandError extends Error {
+  override readonly name = "RouteChangedByHandError";
+  constructor(
+    message: string,
+    /** The canary weight the route carries. */
+    readonly routed: number,
+    /** The weight voicectl last wrote there. */
+    readonly written: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Whether writing `weight` over a route carrying `routed` would undo someone else's edit of voicectl's `written`. */
+export function undoesHandEdit(routed: number | null, written: number | null, weight: number): boolean {
+  return routed !== null && written !== null && routed !== written && routed !== weight;
+}
+
 /** Argo Rollouts' TrafficRoutingReconciler, reduced to what voicectl needs. */
 export interface TrafficRouter {
   /** The canary's current weight in percent, or null when the route does not name both backends. */
   canaryWeight(rollout: VoiceRollout): Promise<number | null>;
-  /** Sets the canary's weight (stable gets the rest). Idempotent: no write when already so. */
-  setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void>;
+  /** The canary's current weight and the weight voicectl last wrote, from one read. */
+  observe(rollout: VoiceRollout): Promise<RouteObservation>;
+  /**
+   * Sets the canary's weight (stable gets the rest) and records it as written, in one update. Idempotent: no
+   * write when already so. Throws RouteChangedByHandError, writing nothing, when the route carries a weight
+   * other than the one last written (someone else changed it), unless `options.overrideHandEdit`.
+   */
+  setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void>;
   /**
    * Values of `header` that voicectl's own rules currently send to stable only, sorted. Absent on a router
    * that cannot match on headers.

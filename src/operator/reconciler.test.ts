@@ -544,6 +544,188 @@ describe("reconcile: crashes and restarts", () => {
   });
 });
 
+describe("reconcile: a route changed by hand", () => {
+  const HAND_REASON =
+    "HTTPRoute tts was changed by hand: canary weight 80%, expected 10%; approve to set it back and run step 2 again, or abort to roll back";
+
+  /** At the first analysis step (weight 10, one look taken), then a person sets the canary to 80%. */
+  async function editedByHand(): Promise<Harness> {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10 && (s.analysis?.looks ?? 0) >= 1);
+    h.ports.router.setWeight(REF, 80);
+    h.ports.clock.advance(MIN);
+    const r = await reconcile(REF, h.ports);
+    expect(r.requeueAfterMs).toBeLessThanOrEqual(15_000);
+    return h;
+  }
+  const handEvents = (h: Harness) => h.ports.events.events.filter((e) => e.reason === "RouteChangedByHand");
+
+  it("pauses with a reason and leaves the route alone, however many passes follow", async () => {
+    const h = await editedByHand();
+    expect(h.status()).toMatchObject({ phase: "Paused", canaryWeight: 10, currentStepIndex: 1 });
+    expect(h.status().pause).toMatchObject({ kind: "approval", reason: HAND_REASON });
+    expect(condition(h.status(), "Paused")).toMatchObject({ status: "True", reason: "RouteChangedByHand" });
+    expect(handEvents(h)).toEqual([expect.objectContaining({ type: "Warning", message: HAND_REASON })]);
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+    for (let i = 0; i < 5; i++) {
+      h.ports.clock.advance(MIN);
+      await reconcile(REF, h.ports);
+    }
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10]);
+    expect(h.status().phase).toBe("Paused");
+    expect(handEvents(h)).toHaveLength(1);
+  });
+
+  it("an approval sets the route back and runs the step again from its start; the rollout then promotes", async () => {
+    const h = await editedByHand();
+    h.ports.clock.advance(MIN);
+    h.ports.rollouts.addCommand(NS, "approve-route", {
+      rollout: REF.name,
+      action: "approve",
+      user: "ana@example.com",
+      reason: "load test is over",
+    });
+    const approvedAt = h.ports.clock.now();
+    await h.pass();
+    expect(h.ports.router.weightOf(REF)).toBe(10);
+    // The same step (the analysis at 10%), not the next one: approving a hand edit skips nothing.
+    expect(h.status()).toMatchObject({ phase: "Progressing", canaryWeight: 10, currentStepIndex: 1 });
+    expect(Date.parse(h.status().stepStartedAt!)).toBe(approvedAt);
+    expect(h.status().history).toEqual([
+      expect.objectContaining({
+        action: "approve",
+        user: "ana@example.com",
+        step: 1,
+        command: "approve-route",
+      }),
+    ]);
+    expect(h.ports.rollouts.command(NS, "approve-route")?.status?.result).toBe(
+      "applied: the route set back to 10% at step 2",
+    );
+    expect(h.ports.events.events).toContainEqual(
+      expect.objectContaining({ type: "Normal", reason: "RouteRestored" }),
+    );
+    // No look covers the time the route carried 80%: the next one starts at the approval.
+    const looksBefore = h.ports.metrics.looks.length;
+    await h.runUntil(phaseIs("Promoted"));
+    expect(h.ports.metrics.looks[looksBefore]?.from).toBe(approvedAt);
+    expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 10, 50, 100]);
+  });
+
+  it("an approval given before the edit was seen waits for the next pass", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10);
+    h.ports.router.setWeight(REF, 80);
+    h.ports.rollouts.addCommand(NS, "approve-early", { rollout: REF.name, action: "approve" });
+    h.ports.clock.advance(MIN);
+    await reconcile(REF, h.ports);
+    expect(h.status().phase).toBe("Paused");
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+    expect(h.ports.rollouts.command(NS, "approve-early")?.status?.appliedAt).toBeUndefined();
+    await h.pass();
+    expect(h.status()).toMatchObject({ phase: "Progressing", canaryWeight: 10, currentStepIndex: 1 });
+    expect(h.ports.router.weightOf(REF)).toBe(10);
+  });
+
+  it("an abort rolls back: the route goes to 0, whatever the hand set", async () => {
+    const h = await editedByHand();
+    h.ports.rollouts.addCommand(NS, "abort-1", {
+      rollout: REF.name,
+      action: "abort",
+      reason: "who did this",
+    });
+    await h.pass();
+    expect(h.status()).toMatchObject({ phase: "RolledBack", canaryWeight: 0 });
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+  });
+
+  it("a critical regression during the pause rolls back: a rollback wins over the waiting approval", async () => {
+    const h = await editedByHand();
+    h.fleet.similarityShift = -0.05;
+    for (let i = 0; i < 10 && h.status().phase === "Paused"; i++) {
+      h.ports.clock.advance(MIN);
+      await reconcile(REF, h.ports);
+    }
+    expect(h.status().phase).toBe("RolledBack");
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+  });
+
+  it("the route put back by hand resumes by itself, the step starting again", async () => {
+    const h = await editedByHand();
+    h.ports.router.setWeight(REF, 10);
+    h.ports.clock.advance(MIN);
+    const backAt = h.ports.clock.now();
+    await h.pass();
+    expect(h.status()).toMatchObject({ phase: "Progressing", canaryWeight: 10, currentStepIndex: 1 });
+    expect(Date.parse(h.status().stepStartedAt!)).toBe(backAt);
+    expect(h.status().history ?? []).toEqual([]);
+    expect(h.ports.events.events.at(-1)).toMatchObject({ reason: "RouteRestored" });
+    await h.runUntil(phaseIs("Promoted"));
+  });
+
+  /** Ports whose router sees the route as it was, then a person sets `weight` right after that read. */
+  function editedDuringThePass(h: Harness, weight: number): Ports {
+    return {
+      ...h.ports,
+      router: {
+        ...h.ports.router,
+        canaryWeight: (r) => h.ports.router.canaryWeight(r),
+        setCanaryWeight: (r, w, o) => h.ports.router.setCanaryWeight(r, w, o),
+        observe: async (r) => {
+          const seen = await h.ports.router.observe(r);
+          h.ports.router.setWeight(REF, weight);
+          return seen;
+        },
+      },
+    };
+  }
+
+  it("an edit made during a pass is not overwritten by it; the next pass pauses on it", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10 && (s.analysis?.looks ?? 0) >= 1);
+    h.ports.clock.advance(MIN);
+    const r = await reconcile(REF, editedDuringThePass(h, 80));
+    expect(r.requeueAfterMs).toBe(0);
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+    await reconcile(REF, h.ports);
+    expect(h.status().pause?.reason).toBe(HAND_REASON);
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+  });
+
+  it("a rollback writes over an edit, even one made during its pass: stable gets everything", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10 && (s.analysis?.looks ?? 0) >= 1);
+    h.fleet.similarityShift = -0.05;
+    for (let i = 0; i < 10 && h.status().phase !== "RolledBack"; i++) {
+      h.ports.clock.advance(MIN);
+      await reconcile(REF, editedDuringThePass(h, 80));
+    }
+    expect(h.status().phase).toBe("RolledBack");
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+  });
+
+  it("a finished rollout leaves a later edit of its route alone, and does not spin on it", async () => {
+    const h = setup();
+    await h.runUntil(phaseIs("Promoted"));
+    h.ports.router.setWeight(REF, 40);
+    const r = await reconcile(REF, h.ports);
+    expect(h.ports.router.weightOf(REF)).toBe(40);
+    expect(r.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  it("a route voicectl never wrote (no record of a write) is its owner's setup: set to status, not a pause", async () => {
+    const h = setup();
+    h.ports.router.setWeight(REF, 30);
+    await h.pass();
+    // The first pass, canary not yet ready: status says 0 and so does the route.
+    expect(h.status()).toMatchObject({ phase: "Progressing", canaryWeight: 0 });
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(h.ports.events.reasons()).toContain("RouteRepaired");
+    expect(h.ports.events.reasons()).not.toContain("RouteChangedByHand");
+  });
+});
+
 describe("reconcile: the same rollout as `voicectl simulate`", () => {
   it.each([
     ["a good canary", { similarityShift: 0, costFactor: 1 }, "Promoted"],

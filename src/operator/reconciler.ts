@@ -24,8 +24,16 @@ import { parseDuration, type Step } from "../core/rollout/plan.js";
 import type { Decision } from "../core/types.js";
 import { silentLogger, type Logger } from "./log.js";
 import { applyPinning } from "./pinning.js";
+import { changedByHandReason, checkRoute, repairedMessage, restoredMessage } from "./route-edits.js";
 import { canaryReplicasFor, gpusOf, isPoolReason, surgePlan } from "./surge.js";
-import { ConflictError, poolSelectorOf, type Ports, type RolloutRef, type StoredAnalysis } from "./ports.js";
+import {
+  ConflictError,
+  poolSelectorOf,
+  RouteChangedByHandError,
+  type Ports,
+  type RolloutRef,
+  type StoredAnalysis,
+} from "./ports.js";
 import {
   appliedCommandNames,
   conditionOf,
@@ -36,6 +44,7 @@ import {
   POLICY_UNAVAILABLE,
   POOL_CAPACITY,
   poolStatusOf,
+  ROUTE_CHANGED_BY_HAND,
   sameStatus,
   SURGE_BUDGET_EXCEEDED,
   toTime,
@@ -171,6 +180,8 @@ function decisionsOf(status: RolloutStatus, events: readonly PendingEvent[]): De
       out.push({ decision: "rollback", reason: e.reason });
     else if (e.reason === "Paused") out.push({ decision: "pause", reason: status.pause?.kind ?? "Paused" });
     else if (e.reason === POLICY_UNAVAILABLE) out.push({ decision: "pause", reason: POLICY_UNAVAILABLE });
+    else if (e.reason === ROUTE_CHANGED_BY_HAND)
+      out.push({ decision: "pause", reason: ROUTE_CHANGED_BY_HAND });
   }
   return out;
 }
@@ -224,44 +235,72 @@ export async function reconcile(
   const previous = rollout.status;
   const generation = rollout.metadata.generation;
   const stored0 = machineStatus(previous, now) ?? initialStatus(now);
-  // Finish what an earlier pass started before acting on anything new: the route takes the weight the stored
-  // status already says. A pass that died between its status write and its route write, followed by an
-  // approval, would otherwise move the route straight to the next step's weight, past a step never served.
-  // The step's clock and the analysis window start again from here: no look may cover time when the route
-  // did not carry the status's weight.
-  let repairedRoute = false;
-  let routedBefore: number | null = null;
-  if (!isTerminal(stored0.phase)) {
-    const routed = await ports.router.canaryWeight(rollout);
-    if (routed !== null && routed !== stored0.canaryWeight) {
-      await ports.router.setCanaryWeight(rollout, stored0.canaryWeight);
-      repairedRoute = true;
-      routedBefore = routed;
-      log.warn("route did not carry the status's weight; set it before anything else", {
-        routed,
-        weight: stored0.canaryWeight,
-      });
-      const kept = await ports.analysis.load(rollout);
-      if (kept) await ports.analysis.save(rollout, { ...kept, lastLookAt: now });
-    }
-  }
-  const before = repairedRoute ? { ...stored0, stepStartedAt: now } : stored0;
-  const terminalBefore = isTerminal(before.phase);
-  const events: PendingEvent[] = [];
-  if (repairedRoute)
-    events.push({
-      type: "Warning",
-      reason: "RouteRepaired",
-      message: `the route carried canary weight ${routedBefore}%, status records ${before.canaryWeight}%: set back to ${before.canaryWeight}%; the step's clock and analysis window start again`,
+  // Finish our own unfinished route write before acting on anything new; a route changed by hand pauses
+  // instead (route-edits.ts says how the two are told apart, and why).
+  const route = isTerminal(stored0.phase)
+    ? ({ kind: "agrees" } as const)
+    : checkRoute(await ports.router.observe(rollout), stored0.canaryWeight);
+  const handEdited = route.kind === "byHand" ? route.routed : null;
+  if (route.kind === "byHand")
+    log.warn("route changed by someone else; pausing and leaving it alone", {
+      routed: route.routed,
+      written: route.written,
+      weight: stored0.canaryWeight,
     });
-  const intervalMs = parseDuration(spec.analysis.interval) ?? 60_000;
-  const scaleDownDelayMs = parseDuration(spec.rollback.scaleDownDelay) ?? 30_000;
+  const repairedRoute = route.kind === "unfinished";
+  if (route.kind === "unfinished") {
+    try {
+      await ports.router.setCanaryWeight(rollout, stored0.canaryWeight);
+    } catch (err) {
+      // Someone changed the route between our read and this write: the next pass sees it and pauses.
+      if (!(err instanceof RouteChangedByHandError)) throw err;
+      log.warn("route changed by someone else during the pass; looking again", { error: err });
+      return { requeueAfterMs: 0, decisions: [] };
+    }
+    log.warn("route did not carry the status's weight; set it before anything else", {
+      routed: route.routed,
+      weight: stored0.canaryWeight,
+    });
+  }
 
   // Commands already recorded in history were applied by an earlier pass that died before marking them.
   const pending = await ports.rollouts.pendingCommands(ref);
   const recorded = appliedCommandNames(previous);
   const repeats = pending.filter((c) => recorded.has(c.metadata.name));
-  const fresh = pending.filter((c) => !recorded.has(c.metadata.name));
+  const unapplied = pending.filter((c) => !recorded.has(c.metadata.name));
+  // While the route is changed by hand, an approval answers that pause: it sets the route back to the
+  // status's weight and runs the step again from its start (it does not skip the step, as approving a step's
+  // pause would). One given before the pause was announced waits for the next pass, so nobody approves
+  // what they have not seen; abort and promote act as always.
+  const pausedByHand =
+    stored0.phase === "Paused" && conditionOf(previous, "Paused")?.reason === ROUTE_CHANGED_BY_HAND;
+  const routeApproval =
+    handEdited !== null && pausedByHand ? unapplied.find((c) => c.spec.action === "approve") : undefined;
+  const fresh = handEdited !== null ? unapplied.filter((c) => c.spec.action !== "approve") : unapplied;
+  const extraApprovals =
+    routeApproval !== undefined
+      ? unapplied.filter((c) => c.spec.action === "approve" && c !== routeApproval)
+      : [];
+  // The route carries the status's weight again after a hand edit: set back by the approval (at the end of
+  // this pass) or by the person. The step and the analysis window start again, as after a repair.
+  const routeBack =
+    routeApproval !== undefined || (pausedByHand && handEdited === null && !isTerminal(stored0.phase));
+  if (repairedRoute || routeBack) {
+    const kept = await ports.analysis.load(rollout);
+    if (kept) await ports.analysis.save(rollout, { ...kept, lastLookAt: now });
+  }
+
+  const before = repairedRoute || routeBack ? { ...stored0, stepStartedAt: now } : stored0;
+  const terminalBefore = isTerminal(before.phase);
+  const events: PendingEvent[] = [];
+  if (route.kind === "unfinished")
+    events.push({
+      type: "Warning",
+      reason: "RouteRepaired",
+      message: repairedMessage(route.routed, before.canaryWeight),
+    });
+  const intervalMs = parseDuration(spec.analysis.interval) ?? 60_000;
+  const scaleDownDelayMs = parseDuration(spec.rollback.scaleDownDelay) ?? 30_000;
 
   const lookup = await ports.policies.get({ namespace: ref.namespace, name: spec.policyRef.name });
   const policy = "policy" in lookup ? lookup.policy : null;
@@ -332,6 +371,41 @@ export async function reconcile(
     const message = `RolloutPolicy ${spec.policyRef.name} is usable again; resuming`;
     status = { ...status, phase: "Progressing", pause: null, message };
     events.push({ type: "Normal", reason: "PolicyAvailable", message });
+  }
+
+  // A route changed by hand holds the rollout where it is, ahead of any pause the pool asks for (below).
+  let handPause: RolloutStatus | null = null;
+  if (!terminalBefore && handEdited !== null && routeApproval === undefined) {
+    const reason = changedByHandReason(rollout, handEdited, before.canaryWeight, before.stepIndex);
+    if (!pausedByHand || before.pause?.reason !== reason)
+      events.push({ type: "Warning", reason: ROUTE_CHANGED_BY_HAND, message: reason });
+    handPause = {
+      ...status,
+      phase: "Paused",
+      pause: { kind: "approval", reason, since: pausedByHand && before.pause ? before.pause.since : now },
+      message: reason,
+    };
+    status = handPause;
+    pausedFor = ROUTE_CHANGED_BY_HAND;
+  } else if (routeBack && !terminalBefore) {
+    const why = routeApproval
+      ? `set back as approved by ${routeApproval.spec.user}: ${routeApproval.spec.reason}`
+      : "put back by hand";
+    const message = restoredMessage(rollout, before.canaryWeight, before.stepIndex, why);
+    const history = routeApproval
+      ? [
+          ...status.history,
+          {
+            kind: "approve" as const,
+            user: routeApproval.spec.user,
+            at: now,
+            reason: routeApproval.spec.reason,
+            stepIndex: status.stepIndex,
+          },
+        ]
+      : status.history;
+    status = { ...status, phase: "Progressing", pause: null, message, history };
+    events.push({ type: "Normal", reason: "RouteRestored", message });
   }
 
   const pausedForPool =
@@ -468,6 +542,10 @@ export async function reconcile(
     status = { ...status, phase: "Progressing", pause: null, message };
     events.push({ type: "Normal", reason: "PoolCapacityAvailable", message });
   }
+  if (handPause) {
+    status = handPause;
+    pausedFor = ROUTE_CHANGED_BY_HAND;
+  }
   if (pool && poolCondition === undefined) {
     // No check this pass: the last one stands, unless it was a shortage that no longer holds.
     const last = conditionOf(previous, POOL_CAPACITY);
@@ -497,6 +575,15 @@ export async function reconcile(
   // them up to put each command's name in history, which is what makes a command apply only once.
   const names = new Map<number, string>();
   const results = new Map<VoiceRolloutCommand, string>();
+  if (routeApproval) {
+    names.set(before.history.length, routeApproval.metadata.name);
+    results.set(
+      routeApproval,
+      `applied: the route set back to ${before.canaryWeight}% at step ${before.stepIndex + 1}`,
+    );
+    for (const c of extraApprovals)
+      results.set(c, `ignored: ${routeApproval.metadata.name} already set the route back`);
+  }
   let h = status.history.length;
   const order = [
     ...actionable.filter((c) => c.spec.action === "abort"),
@@ -624,8 +711,21 @@ export async function reconcile(
   }
 
   // The route follows the stored status, every pass: this also repairs a pass that died between the status
-  // write and the route write, and since the router writes only on a change, nothing shifts twice.
-  await ports.router.setCanaryWeight(stored, next.canaryWeight);
+  // write and the route write, and since the router writes only on a change, nothing shifts twice. A route
+  // changed by hand is left as it is while the rollout waits on it. Only a decision taken knowing of the edit
+  // (an approval to set it back, an abort, a promotion) or a rollback may write over it; an edit made during
+  // this pass is refused by the router and paused on in the next.
+  let routeRefused = false;
+  if (!(handPause !== null && next.phase === "Paused")) {
+    const overrideHandEdit = handEdited !== null || (!terminalBefore && isTerminal(next.phase));
+    try {
+      await ports.router.setCanaryWeight(stored, next.canaryWeight, { overrideHandEdit });
+    } catch (err) {
+      if (!(err instanceof RouteChangedByHandError)) throw err;
+      routeRefused = true;
+      log.warn("route changed by someone else during the pass; not overwritten", { error: err });
+    }
+  }
   // Pins follow status the same way (every pass, so a crash between the two writes is repaired).
   if (spec.traffic.pinning && ports.router.setPins)
     await ports.router.setPins(
@@ -636,7 +736,14 @@ export async function reconcile(
 
   // Under a surge budget the stable gives up replicas only now that the route carries the new weight, and only
   // those the budget needs for the canary's next size (surgePlan's rule and worked example).
-  if (surge && recordedN !== undefined && stable && surgeTarget !== null && !isTerminal(next.phase)) {
+  if (
+    surge &&
+    !routeRefused &&
+    recordedN !== undefined &&
+    stable &&
+    surgeTarget !== null &&
+    !isTerminal(next.phase)
+  ) {
     const plan = surgePlan({
       n: recordedN,
       full: wanted,
@@ -677,17 +784,24 @@ export async function reconcile(
 
   const nextLookAt = !isTerminal(next.phase) && pass ? pass.stored.lastLookAt + intervalMs : null;
   return {
-    requeueAfterMs: requeueAfter({
-      steps: spec.steps,
-      status: next,
-      now,
-      nextLookAt,
-      waitingForCanary: !isTerminal(next.phase) && (!canaryReady || waitForStable),
-      policyProblem: (policyProblem !== null || poolProblem !== null) && !isTerminal(next.phase),
-      scaleDownAt,
-      resyncMs,
-      pollMs,
-    }),
+    // A refused route write on a live rollout is looked at again at once, to pause on the edit.
+    requeueAfterMs:
+      routeRefused && !isTerminal(next.phase)
+        ? 0
+        : requeueAfter({
+            steps: spec.steps,
+            status: next,
+            now,
+            nextLookAt,
+            waitingForCanary: !isTerminal(next.phase) && (!canaryReady || waitForStable),
+            // Neither a policy, a pool nor a route is watched: look again soon.
+            policyProblem:
+              (policyProblem !== null || poolProblem !== null || handPause !== null) &&
+              !isTerminal(next.phase),
+            scaleDownAt,
+            resyncMs,
+            pollMs,
+          }),
     phase: next.phase,
     canaryWeight: next.canaryWeight,
     decisions: decisionsOf(next, events),

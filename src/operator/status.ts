@@ -28,6 +28,12 @@ export type ConditionType = (typeof CONDITION_TYPES)[number];
 export const POLICY_UNAVAILABLE = "PolicyUnavailable";
 
 /**
+ * The Paused condition's reason (and the Event's) when the route's weights were changed by someone other than
+ * voicectl: the rollout waits for a person to approve setting them back, or to abort.
+ */
+export const ROUTE_CHANGED_BY_HAND = "RouteChangedByHand";
+
+/**
  * The condition a rollout with spec.nodePool carries: True when the pool has the GPUs the next scale-up needs
  * (and it fits the surge budget), False with a reason and the missing count when it has not.
  */

@@ -512,6 +512,71 @@ describe("fault tolerance on a real control plane", () => {
     });
   });
 
+  it("the HTTPRoute edited by hand: pauses with a reason, leaves it alone; an approval sets it back and the rollout finishes", async () => {
+    await inScene("handedit", async (s) => {
+      s.operator();
+      await s.start(`    - setWeight: 25
+    - analysis: { minDuration: 30s, maxDuration: 300s }
+    - setWeight: 100`);
+      await s.waitFor("the route at 25", 90_000, async () => {
+        const st = await s.status();
+        return st.canaryWeight === 25 && (await routeWeight(s.ns)) === 25 ? st : undefined;
+      });
+      // Someone moves the split to 20/80 with kubectl, in the middle of the analysis at 25%.
+      const patch = JSON.stringify([
+        { op: "replace", path: "/spec/rules/0/backendRefs/0/weight", value: 20 },
+        { op: "replace", path: "/spec/rules/0/backendRefs/1/weight", value: 80 },
+      ]);
+      const edit = await cluster.kubectl([
+        "-n",
+        s.ns,
+        "patch",
+        "httproute",
+        "tts",
+        "--type=json",
+        "-p",
+        patch,
+      ]);
+      expect(edit.code, edit.stderr).toBe(0);
+      const reason =
+        "HTTPRoute tts was changed by hand: canary weight 80%, expected 25%; approve to set it back and run step 2 again, or abort to roll back";
+      const paused = await s.waitFor("the pause", 60_000, async () => {
+        const st = await s.status();
+        return st.phase === "Paused" ? st : undefined;
+      });
+      expect(paused.pause).toMatchObject({ kind: "approval", reason });
+      expect(paused.canaryWeight).toBe(25);
+      const vr = await kubectlJson(["-n", s.ns, "get", "voicerollout", "tts"]);
+      const conditions = (vr["status"] as { conditions: { type: string; reason: string }[] }).conditions;
+      expect(conditions.find((c) => c.type === "Paused")?.reason).toBe("RouteChangedByHand");
+      // Events are recorded after the status write: wait for it.
+      const handEvents = async () => {
+        const events = await kubectlJson(["-n", s.ns, "get", "events.events.k8s.io"]);
+        return (events["items"] as { reason: string; note: string }[])
+          .filter((e) => e.reason === "RouteChangedByHand")
+          .map((e) => e.note);
+      };
+      await s.waitFor("the RouteChangedByHand Event", 30_000, async () =>
+        (await handEvents()).length > 0 ? true : undefined,
+      );
+
+      // Left alone for several analysis intervals: the person's 80% stands, nothing moves.
+      await sleep(4 * INTERVAL_S * 1000);
+      expect(await routeWeight(s.ns)).toBe(80);
+      expect((await s.status()).phase).toBe("Paused");
+      expect(await handEvents()).toEqual([reason]);
+
+      await s.command("approve", "load test over");
+      const done = await s.phase("Promoted");
+      await s.waitFor("the gateway at 100", 60_000, async () =>
+        s.weights().at(-1) === 100 ? true : undefined,
+      );
+      // Set back to 25 for the whole analysis step again (not skipped), then promoted.
+      expect(s.weights()).toEqual([25, 80, 25, 100]);
+      expect(done.history?.map((h) => [h.action, h.reason])).toEqual([["approve", "load test over"]]);
+    });
+  });
+
   it("the API server hanging mid-rollout: no promotion and no shift while it hangs; it recovers and finishes once", async () => {
     await inScene("stall", async (s) => {
       // The operator reaches the API server through a proxy that can hang every connection (TLS passes

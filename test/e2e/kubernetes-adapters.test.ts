@@ -27,7 +27,7 @@ import { LeaderElector } from "../../src/adapters/kubernetes/leader.js";
 import { KubernetesPolicyStore } from "../../src/adapters/kubernetes/policies.js";
 import { KubernetesRolloutStore } from "../../src/adapters/kubernetes/rollouts.js";
 import { KubernetesWorkloads } from "../../src/adapters/kubernetes/workloads.js";
-import { ConflictError } from "../../src/operator/ports.js";
+import { ConflictError, RouteChangedByHandError } from "../../src/operator/ports.js";
 import { startCluster, type TestCluster } from "../support/cluster.js";
 import { makePolicy } from "../support/policy.js";
 
@@ -367,6 +367,44 @@ describe("Gateway API router", () => {
     const refused = await readOnly.setCanaryWeight(rollout, 40).catch((e: unknown) => e);
     expect((refused as KubernetesApiError).status).toBe(403);
     expect(await router.canaryWeight(rollout)).toBe(30);
+  });
+
+  it("records the weight it wrote on the route in the same update, so an edit by hand shows as different", async () => {
+    const rollout = (await new KubernetesRolloutStore(kc).get({ namespace: NS, name: "tts" }))!;
+    const router = new GatewayApiRouter(kc);
+    await router.setCanaryWeight(rollout, 25);
+    const read = async () =>
+      getJson<{
+        metadata: { annotations?: Record<string, string>; resourceVersion: string };
+        spec: { rules: unknown[] };
+      }>("httproute", "tts", "-n", NS);
+    const written = await read();
+    expect(written.metadata.annotations?.["canary-weight.voicectl.dev/tts"]).toBe("25");
+    expect(await router.observe(rollout)).toEqual({ weight: 25, written: 25 });
+
+    // A person sets the split to 20/80 with kubectl; the record of voicectl's write stays 25.
+    const patch = JSON.stringify([
+      { op: "replace", path: "/spec/rules/1/backendRefs/0/weight", value: 20 },
+      { op: "replace", path: "/spec/rules/1/backendRefs/1/weight", value: 80 },
+    ]);
+    const r = await cluster.kubectl(["-n", NS, "patch", "httproute", "tts", "--type=json", "-p", patch]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await router.observe(rollout)).toEqual({ weight: 80, written: 25 });
+
+    // Not undone by an ordinary write: refused, nothing written. Only on purpose (a rollback, an approval).
+    const refused = await router.setCanaryWeight(rollout, 50).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RouteChangedByHandError);
+    expect((refused as Error).message).toBe(
+      "httproute voice/tts carries canary weight 80%, not the 25% voicectl wrote: changed by someone else, not overwritten with 50%",
+    );
+    expect(await router.observe(rollout)).toEqual({ weight: 80, written: 25 });
+    await router.setCanaryWeight(rollout, 25, { overrideHandEdit: true });
+    expect(await router.observe(rollout)).toEqual({ weight: 25, written: 25 });
+    // Written once more, and then no more: the same weight again changes nothing.
+    const version = (await read()).metadata.resourceVersion;
+    await router.setCanaryWeight(rollout, 25);
+    expect((await read()).metadata.resourceVersion).toBe(version);
+    await router.setCanaryWeight(rollout, 30);
   });
 
   it("re-reads and retries when writers race on the route", async () => {

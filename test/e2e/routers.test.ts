@@ -182,6 +182,8 @@ describe("Istio VirtualService router", () => {
     ]);
     expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
     expect(await router.canaryWeight(r)).toBe(30);
+    // The weight written is recorded on the object in the same update: an edit by hand shows as different.
+    expect(await router.observe(r)).toEqual({ weight: 30, written: 30 });
 
     const readOnly = await readOnlyRouter("vs-reader", "networking.istio.io", "virtualservices");
     await readOnly.setCanaryWeight(r, 30);
@@ -387,6 +389,7 @@ describe("KServe InferenceService router", () => {
     await router.setCanaryWeight(r, 10);
     expect((await getJson<Isvc>("inferenceservice", "tts")).spec.predictor.canaryTrafficPercent).toBe(10);
     expect(await router.canaryWeight(r)).toBe(10);
+    expect(await router.observe(r)).toEqual({ weight: 10, written: 10 });
     const readOnly = await readOnlyRouter("isvc-reader", "serving.kserve.io", "inferenceservices");
     await readOnly.setCanaryWeight(r, 10);
     expect(((await refusal(readOnly.setCanaryWeight(r, 20))) as KubernetesApiError).status).toBe(403);

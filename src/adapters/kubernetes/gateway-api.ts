@@ -13,8 +13,14 @@
 // the route, keeps the order-based tie-break between the route's other rules and the pin as it was.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
-import { ConflictError, type TrafficRouter } from "../../operator/ports.js";
+import {
+  ConflictError,
+  type RouteObservation,
+  type SetWeightOptions,
+  type TrafficRouter,
+} from "../../operator/ports.js";
 import { isConflict, KubernetesApiError } from "./api-errors.js";
+import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_VERSION = "v1";
@@ -49,7 +55,12 @@ interface HTTPRouteRule {
 }
 
 interface HTTPRoute {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string> | undefined;
+  };
   spec?: { rules?: HTTPRouteRule[] };
 }
 
@@ -325,11 +336,18 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    const route = await readCustomObject<HTTPRoute>(this.api, this.ref(rollout));
-    return canaryShare(splitRules(route, serviceOf(rollout.spec.stable), serviceOf(rollout.spec.canary)));
+    return (await this.observe(rollout)).weight;
   }
 
-  async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
+  async observe(rollout: VoiceRollout): Promise<RouteObservation> {
+    const route = await readCustomObject<HTTPRoute>(this.api, this.ref(rollout));
+    return {
+      weight: canaryShare(splitRules(route, serviceOf(rollout.spec.stable), serviceOf(rollout.spec.canary))),
+      written: writtenWeightOf(route, rollout),
+    };
+  }
+
+  async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
       throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
     }
@@ -343,7 +361,10 @@ export class GatewayApiRouter implements TrafficRouter {
           `${describeRef(ref)} has no rule with backendRefs to both Service ${stable} and Service ${canary}`,
         );
       }
-      return applyWeight(rules, weight);
+      refuseToUndoHandEdit(route, rollout, canaryShare(rules), weight, describeRef(ref), options);
+      // Both, never short-circuited: the weights and the record of writing them go in one update.
+      const weights = applyWeight(rules, weight);
+      return markWritten(route, rollout, weight) || weights;
     });
   }
 

@@ -16,7 +16,7 @@
 // when nothing would change.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
-import type { TrafficRouter } from "../../operator/ports.js";
+import type { RouteObservation, SetWeightOptions, TrafficRouter } from "../../operator/ports.js";
 import {
   applyWeight,
   canaryShare,
@@ -26,6 +26,7 @@ import {
   stableJson,
   type CustomObjectRef,
 } from "./gateway-api.js";
+import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const ISTIO_GROUP = "networking.istio.io";
 export const ISTIO_VERSION = "v1";
@@ -61,7 +62,12 @@ interface HTTPRoute {
 }
 
 export interface VirtualService {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string> | undefined;
+  };
   spec?: { hosts?: string[]; http?: HTTPRoute[]; [field: string]: unknown };
 }
 
@@ -221,18 +227,25 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    const vs = await readCustomObject<VirtualService>(this.api, this.ref(rollout));
-    return istioCanaryShare(
-      splitRoutes(
-        vs,
-        serviceOf(rollout.spec.stable),
-        serviceOf(rollout.spec.canary),
-        istioSpec(rollout).routes,
-      ),
-    );
+    return (await this.observe(rollout)).weight;
   }
 
-  async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
+  async observe(rollout: VoiceRollout): Promise<RouteObservation> {
+    const vs = await readCustomObject<VirtualService>(this.api, this.ref(rollout));
+    return {
+      weight: istioCanaryShare(
+        splitRoutes(
+          vs,
+          serviceOf(rollout.spec.stable),
+          serviceOf(rollout.spec.canary),
+          istioSpec(rollout).routes,
+        ),
+      ),
+      written: writtenWeightOf(vs, rollout),
+    };
+  }
+
+  async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
       throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
     }
@@ -247,7 +260,10 @@ export class IstioRouter implements TrafficRouter {
           `${describeRef(ref)} has no http route${only ? ` among ${only.join(", ")}` : ""} with destinations to both host ${stable} and host ${canary}`,
         );
       }
-      return applyIstioWeight(routes, weight);
+      refuseToUndoHandEdit(vs, rollout, istioCanaryShare(routes), weight, describeRef(ref), options);
+      // Both, never short-circuited: the weights and the record of writing them go in one update.
+      const weights = applyIstioWeight(routes, weight);
+      return markWritten(vs, rollout, weight) || weights;
     });
   }
 

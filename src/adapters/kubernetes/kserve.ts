@@ -18,8 +18,14 @@
 // KServe cannot match requests on a header, so this router has no pins.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
-import { TrafficMismatchError, type TrafficRouter } from "../../operator/ports.js";
+import {
+  TrafficMismatchError,
+  type RouteObservation,
+  type SetWeightOptions,
+  type TrafficRouter,
+} from "../../operator/ports.js";
 import { describeRef, modifyCustomObject, readCustomObject, type CustomObjectRef } from "./gateway-api.js";
+import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const KSERVE_GROUP = "serving.kserve.io";
 export const KSERVE_VERSION = "v1beta1";
@@ -145,18 +151,23 @@ export class KServeRouter implements TrafficRouter {
    * a mode that ignores it).
    */
   async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
+    return (await this.observe(rollout)).weight;
+  }
+
+  async observe(rollout: VoiceRollout): Promise<RouteObservation> {
     const isvc = await readCustomObject<InferenceService>(this.api, this.ref(rollout));
-    const written = isvc.spec?.predictor?.canaryTrafficPercent;
-    if (written === undefined || whyNotSplitting(isvc) !== undefined) return null;
-    checkServed(isvc, written);
-    return written;
+    const percent = isvc.spec?.predictor?.canaryTrafficPercent;
+    const written = writtenWeightOf(isvc, rollout);
+    if (percent === undefined || whyNotSplitting(isvc) !== undefined) return { weight: null, written };
+    checkServed(isvc, percent);
+    return { weight: percent, written };
   }
 
   /**
    * Writes canaryTrafficPercent when it differs. When it is already so, status has had its chance to follow:
    * a status that disagrees is reported (TrafficMismatchError) instead of passing as done.
    */
-  async setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
+  async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
     if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
       throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
     }
@@ -172,9 +183,12 @@ export class KServeRouter implements TrafficRouter {
         if (!predictor) throw new Error(`${describeRef(ref)} has no spec.predictor`);
         const why = whyNotSplitting(obj);
         if (why !== undefined) throw new Error(`${describeRef(ref)} cannot split traffic: ${why}`);
+        const routed = predictor.canaryTrafficPercent ?? null;
+        refuseToUndoHandEdit(obj, rollout, routed, weight, describeRef(ref), options);
         wrote = predictor.canaryTrafficPercent !== weight;
         if (wrote) predictor.canaryTrafficPercent = weight;
-        return wrote;
+        // Both, never short-circuited: the percent and the record of writing it go in one update.
+        return markWritten(obj, rollout, weight) || wrote;
       },
     );
     if (!wrote) checkServed(isvc, weight);

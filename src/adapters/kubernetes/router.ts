@@ -5,7 +5,12 @@
 // so a rollout that asks for a pin is told why it cannot have it instead of silently getting none.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
-import { PinningUnsupportedError, type TrafficRouter } from "../../operator/ports.js";
+import {
+  PinningUnsupportedError,
+  type RouteObservation,
+  type SetWeightOptions,
+  type TrafficRouter,
+} from "../../operator/ports.js";
 import { GatewayApiRouter } from "./gateway-api.js";
 import { IstioRouter } from "./istio.js";
 import { KServeRouter } from "./kserve.js";
@@ -37,8 +42,12 @@ export class RolloutRouter implements TrafficRouter {
     return this.pick(rollout).canaryWeight(rollout);
   }
 
-  setCanaryWeight(rollout: VoiceRollout, weight: number): Promise<void> {
-    return this.pick(rollout).setCanaryWeight(rollout, weight);
+  observe(rollout: VoiceRollout): Promise<RouteObservation> {
+    return this.pick(rollout).observe(rollout);
+  }
+
+  setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
+    return this.pick(rollout).setCanaryWeight(rollout, weight, options);
   }
 
   async pinnedValues(rollout: VoiceRollout, header: string): Promise<string[]> {

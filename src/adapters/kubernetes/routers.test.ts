@@ -324,6 +324,10 @@ describe("RolloutRouter", () => {
       this.calls.push(`${this.name}.canaryWeight`);
       return 7;
     }
+    async observe(): Promise<{ weight: number | null; written: number | null }> {
+      this.calls.push(`${this.name}.observe`);
+      return { weight: 7, written: 5 };
+    }
     async setCanaryWeight(_r: VoiceRollout, w: number): Promise<void> {
       this.calls.push(`${this.name}.setCanaryWeight ${w}`);
     }
@@ -346,9 +350,10 @@ describe("RolloutRouter", () => {
     const rollout = rolloutWith(traffic);
     expect(routerKind(rollout).kind).toBe(kind);
     expect(await router.canaryWeight(rollout)).toBe(7);
+    expect(await router.observe(rollout)).toEqual({ weight: 7, written: 5 });
     await router.setCanaryWeight(rollout, 30);
     const all = Object.values(routers).flatMap((r) => r.calls);
-    expect(all).toEqual([`${name}.canaryWeight`, `${name}.setCanaryWeight 30`]);
+    expect(all).toEqual([`${name}.canaryWeight`, `${name}.observe`, `${name}.setCanaryWeight 30`]);
   });
 
   it("passes pins to routers that match headers, and says why KServe cannot pin", async () => {
