@@ -3,22 +3,19 @@
 // either a policy or a typed user error naming the file and a line or field path (test/support/fuzz.ts).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadPolicy, parsePolicies } from "../../src/adapters/files/policy-file.js";
 import { InvalidInputError } from "../../src/core/errors.js";
 import {
   checkOutcome,
-  fieldPaths,
   fuzzDir,
+  fuzzFieldPaths,
   fuzzRuns,
   fuzzSeed,
+  fuzzTextMutations,
   mutateBytes,
-  mutateYaml,
   nonFinite,
-  oddValues,
   Rng,
-  withField,
   writeCase,
 } from "../support/fuzz.js";
 
@@ -41,46 +38,13 @@ describe("fuzzing RolloutPolicy files", () => {
   });
 
   it("a wrong value or a deletion at every field path of every shipped policy", async () => {
-    const rng = new Rng(fuzzSeed());
-    const failures: string[] = [];
-    let cases = 0;
-    for (const s of SEEDS) {
-      const paths = fieldPaths(parse(s.text));
-      for (const path of paths) {
-        const values = [undefined, ...oddValues(rng)];
-        // One change per path by default (a deletion or an odd value), every odd value on a long run.
-        const chosen = process.env.VOICECTL_FUZZ_RUNS ? values : [rng.pick(values)];
-        for (const value of chosen) {
-          cases += 1;
-          const text = withField(s.text, path, value);
-          const failure = await checkOutcome("fuzz.yaml", () => loadText("fuzz.yaml", text));
-          if (failure)
-            failures.push(`${s.file} ${path.join(".")} = ${JSON.stringify(value)?.slice(0, 60)}: ${failure}`);
-        }
-      }
-    }
+    const { cases, failures } = await fuzzFieldPaths(SEEDS, loadText, 1);
     expect(cases).toBeGreaterThan(300);
     expect(failures.slice(0, 5)).toEqual([]);
   });
 
   it("text mutations: truncations, specials, nesting, alias bombs, payloads, duplicate keys, BOM and CRLF", async () => {
-    const runs = fuzzRuns(400);
-    const seed = fuzzSeed();
-    const failures: string[] = [];
-    for (let i = 0; i < runs; i++) {
-      const rng = new Rng(seed + i);
-      const s = rng.pick(SEEDS);
-      // One to three mutations stacked: a single one mostly hits the first check that fails.
-      let text = s.text;
-      const how: string[] = [];
-      for (let m = 1 + rng.int(3); m > 0; m--) {
-        const r = mutateYaml(rng, text);
-        text = r.text;
-        how.push(r.how);
-      }
-      const failure = await checkOutcome("fuzz.yaml", () => loadText("fuzz.yaml", text));
-      if (failure) failures.push(`seed ${seed + i} (${s.file}: ${how.join("; ")}): ${failure}`);
-    }
+    const failures = await fuzzTextMutations(SEEDS, loadText, fuzzRuns(400));
     expect(failures.slice(0, 5)).toEqual([]);
   });
 

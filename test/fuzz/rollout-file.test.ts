@@ -8,16 +8,14 @@ import { loadRolloutFile, parseRolloutFile } from "../../src/cli/commands/rollou
 import { parseDuration } from "../../src/core/rollout/plan.js";
 import {
   checkOutcome,
-  fieldPaths,
   fuzzDir,
+  fuzzFieldPaths,
   fuzzRuns,
   fuzzSeed,
+  fuzzTextMutations,
   mutateBytes,
-  mutateYaml,
   nonFinite,
-  oddValues,
   Rng,
-  withField,
   writeCase,
 } from "../support/fuzz.js";
 
@@ -87,42 +85,13 @@ describe("fuzzing VoiceRollout files", () => {
   });
 
   it("a wrong value or a deletion at every field path", async () => {
-    const rng = new Rng(fuzzSeed());
-    const failures: string[] = [];
-    let cases = 0;
-    for (const s of SEEDS) {
-      for (const path of fieldPaths(parse(s.text))) {
-        const values = [undefined, ...oddValues(rng)];
-        for (const value of process.env.VOICECTL_FUZZ_RUNS ? values : [rng.pick(values), rng.pick(values)]) {
-          cases += 1;
-          const text = withField(s.text, path, value);
-          const failure = await checkOutcome("fuzz.yaml", () => loadText("fuzz.yaml", text));
-          if (failure)
-            failures.push(`${s.file} ${path.join(".")} = ${JSON.stringify(value)?.slice(0, 60)}: ${failure}`);
-        }
-      }
-    }
+    const { cases, failures } = await fuzzFieldPaths(SEEDS, loadText, 2);
     expect(cases).toBeGreaterThan(100);
     expect(failures.slice(0, 5)).toEqual([]);
   });
 
   it("text mutations: truncations, specials, nesting, alias bombs, payloads, duplicate keys, BOM and CRLF", async () => {
-    const runs = fuzzRuns(300);
-    const seed = fuzzSeed();
-    const failures: string[] = [];
-    for (let i = 0; i < runs; i++) {
-      const rng = new Rng(seed + i);
-      const s = rng.pick(SEEDS);
-      let text = s.text;
-      const how: string[] = [];
-      for (let m = 1 + rng.int(3); m > 0; m--) {
-        const r = mutateYaml(rng, text);
-        text = r.text;
-        how.push(r.how);
-      }
-      const failure = await checkOutcome("fuzz.yaml", () => loadText("fuzz.yaml", text));
-      if (failure) failures.push(`seed ${seed + i} (${s.file}: ${how.join("; ")}): ${failure}`);
-    }
+    const failures = await fuzzTextMutations(SEEDS, loadText, fuzzRuns(300));
     expect(failures.slice(0, 5)).toEqual([]);
   });
 

@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseDocument, visit, type Document } from "yaml";
+import { parse, parseDocument, visit, type Document } from "yaml";
 import { FileAccessError, InvalidInputError, UsageError } from "../../src/core/errors.js";
 
 /** How many cases per target: a few seconds by default, VOICECTL_FUZZ_RUNS=20000 (say) for a long run. */
@@ -571,4 +571,70 @@ export function nonFinite(value: unknown, path = ""): string[] {
   if (value !== null && typeof value === "object")
     return Object.entries(value).flatMap(([k, v]) => nonFinite(v, path ? `${path}.${k}` : k));
   return [];
+}
+
+/** A valid input the mutations start from, and the file it came from (for messages). */
+export interface FuzzSeed {
+  readonly file: string;
+  readonly text: string;
+}
+
+/** Reads a text as the entry point under test would; throws on refusal (checkOutcome judges the throw). */
+export type TextLoader = (file: string, text: string) => void;
+
+/**
+ * A wrong value or a deletion at every field path of every seed, `perPath` picks each (every odd value when
+ * VOICECTL_FUZZ_RUNS is set: a long run). Returns how many cases ran and what failed.
+ */
+export async function fuzzFieldPaths(
+  seeds: readonly FuzzSeed[],
+  load: TextLoader,
+  perPath: number,
+): Promise<{ cases: number; failures: string[] }> {
+  const rng = new Rng(fuzzSeed());
+  const failures: string[] = [];
+  let cases = 0;
+  for (const s of seeds) {
+    for (const path of fieldPaths(parse(s.text))) {
+      const values = [undefined, ...oddValues(rng)];
+      const chosen = process.env.VOICECTL_FUZZ_RUNS
+        ? values
+        : Array.from({ length: perPath }, () => rng.pick(values));
+      for (const value of chosen) {
+        cases += 1;
+        const text = withField(s.text, path, value);
+        const failure = await checkOutcome("fuzz.yaml", () => load("fuzz.yaml", text));
+        if (failure)
+          failures.push(`${s.file} ${path.join(".")} = ${JSON.stringify(value)?.slice(0, 60)}: ${failure}`);
+      }
+    }
+  }
+  return { cases, failures };
+}
+
+/**
+ * `runs` texts, each a seed with one to three text mutations stacked (a single one mostly hits the first check
+ * that fails). Returns what failed, each with the seed that reproduces it.
+ */
+export async function fuzzTextMutations(
+  seeds: readonly FuzzSeed[],
+  load: TextLoader,
+  runs: number,
+): Promise<string[]> {
+  const seed = fuzzSeed();
+  const failures: string[] = [];
+  for (let i = 0; i < runs; i++) {
+    const rng = new Rng(seed + i);
+    const s = rng.pick(seeds);
+    let text = s.text;
+    const how: string[] = [];
+    for (let m = 1 + rng.int(3); m > 0; m--) {
+      const r = mutateYaml(rng, text);
+      text = r.text;
+      how.push(r.how);
+    }
+    const failure = await checkOutcome("fuzz.yaml", () => load("fuzz.yaml", text));
+    if (failure) failures.push(`seed ${seed + i} (${s.file}: ${how.join("; ")}): ${failure}`);
+  }
+  return failures;
 }
