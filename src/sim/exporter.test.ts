@@ -395,6 +395,64 @@ describe("fleet exporter over simulated time", () => {
     expect(() => exporter.setCanaryWeight(101)).toThrow(RangeError);
   });
 
+  it("sends a pinned voice's traffic to stable whatever the weight; the others keep the weight's share", () => {
+    const { exporter, at } = fakeExporter({ canaryWeight: 50 });
+    const other = 'say "hi" \\ bye';
+    const requests = (expo: Exposition, version: string, voice_id: string) =>
+      total(expo, "voice_requests_total", { version, voice_id });
+    /** Every voice_ series of one version and voice, by name and labels. */
+    const seriesOf = (expo: Exposition, version: string, voice_id: string) =>
+      new Map(
+        expo.samples
+          .filter((s) => s.name.startsWith("voice_") && s.labels["version"] === version)
+          .filter((s) => s.labels["voice_id"] === voice_id)
+          .map((s) => [`${s.name}${JSON.stringify(s.labels)}`, s.value]),
+      );
+    const grew = (a: Exposition, b: Exposition, version: string, voice: string) =>
+      requests(b, version, voice) - requests(a, version, voice);
+    expect(exporter.pinned()).toBeNull();
+    at(2 * MINUTE);
+    const before = parseExposition(exporter.render());
+    // Both voices took canary traffic before the pin: 2 simulated minutes at 100 requests per second.
+    expect(requests(before, "tts-v42", "ava")).toBeGreaterThan(3000);
+    expect(requests(before, "tts-v42", other)).toBeGreaterThan(2000);
+
+    exporter.setPinned("voice_id", ["ava"]);
+    expect(exporter.pinned()).toEqual({ label: "voice_id", values: ["ava"] });
+    at(4 * MINUTE);
+    const pinned = parseExposition(exporter.render());
+    // Not one more canary request for ava, in any series; all her traffic (60 %) on stable.
+    expect(seriesOf(pinned, "tts-v42", "ava")).toEqual(seriesOf(before, "tts-v42", "ava"));
+    expect(grew(before, pinned, "tts-v41", "ava")).toBeGreaterThan(7200 * 0.95);
+    expect(grew(before, pinned, "tts-v41", "ava")).toBeLessThan(7200 * 1.05);
+    // The other voice (40 %) keeps the weight's share: half of its 4800 requests on the canary.
+    const otherCanary = grew(before, pinned, "tts-v42", other);
+    const otherAll = otherCanary + grew(before, pinned, "tts-v41", other);
+    expect(otherAll).toBeGreaterThan(4800 * 0.95);
+    expect(otherAll).toBeLessThan(4800 * 1.05);
+    expect(otherCanary / otherAll).toBeGreaterThan(0.45);
+    expect(otherCanary / otherAll).toBeLessThan(0.55);
+
+    // At 100 % the pin still holds: the canary has everyone else, stable has ava alone.
+    exporter.setCanaryWeight(100);
+    at(6 * MINUTE);
+    const full = parseExposition(exporter.render());
+    expect(seriesOf(full, "tts-v42", "ava")).toEqual(seriesOf(before, "tts-v42", "ava"));
+    expect(grew(pinned, full, "tts-v41", "ava")).toBeGreaterThan(7200 * 0.95);
+    expect(grew(pinned, full, "tts-v41", other)).toBe(0);
+    expect(grew(pinned, full, "tts-v42", other)).toBeGreaterThan(4800 * 0.95);
+
+    // Unpinned: ava follows the weight again.
+    exporter.setPinned("voice_id", []);
+    expect(exporter.pinned()).toBeNull();
+    at(8 * MINUTE);
+    const unpinned = parseExposition(exporter.render());
+    expect(grew(full, unpinned, "tts-v42", "ava")).toBeGreaterThan(7200 * 0.95);
+    expect(grew(full, unpinned, "tts-v41", "ava")).toBe(0);
+
+    expect(() => exporter.setPinned("speaker", ["ava"])).toThrow(RangeError);
+  });
+
   it("applies regressions from their simulated time", () => {
     const { exporter, at } = fakeExporter({ canaryWeight: 50 });
     const meanTtfa = (expo: Exposition, version: string) =>

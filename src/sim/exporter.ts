@@ -10,7 +10,10 @@
 // traffic cell and version. Regressions and faults follow the simulated clock. The canary's traffic weight
 // (percent) is set at start and changed at run time with `POST /control {"canaryWeight": N}` (the traffic
 // router's job; the scenario's canaryReadyAfter is not applied: whoever sets the weight decides when the
-// canary is ready). Large fleets make large scrapes: every cell exports about 700 series per version with the
+// canary is ready). `setPinned(label, values)` sends the requests of the cells whose `label` has one of
+// `values` to stable whatever the weight, as a router's header match pinning a voice or a tenant to stable
+// would (while anything is pinned and the weight is above 0, each tick takes two looks of the fleet: one at
+// the weight for the others, one at weight 0 for the pinned cells). Large fleets make large scrapes: every cell exports about 700 series per version with the
 // default layouts (10 voices: 14,000 series, 2 MB a scrape; 300 voices: 60 times that, too much for 1 s
 // scrapes).
 //
@@ -54,7 +57,7 @@
 // were.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { MetricBatch } from "../core/analysis/look.js";
+import type { Look, MetricBatch } from "../core/analysis/look.js";
 import { InvalidInputError, UsageError, type Problem } from "../core/errors.js";
 import { API_VERSION, POLICY_KIND, policySchema } from "../core/policy/schema.js";
 import { parseDuration } from "../core/rollout/plan.js";
@@ -230,6 +233,14 @@ export interface FleetExporter {
   canaryWeight(): number;
   /** Count the traffic up to now at the old weight, then switch to the new one. */
   setCanaryWeight(percent: number): void;
+  /** The label and values whose traffic goes to stable whatever the weight, or null when none. */
+  pinned(): { readonly label: string; readonly values: readonly string[] } | null;
+  /**
+   * Count the traffic up to now, then send the requests of the cells whose `label` has one of `values` to
+   * stable only, whatever the canary weight (replacing any earlier pins; no values: none pinned). Throws a
+   * RangeError when no cell has the label.
+   */
+  setPinned(label: string, values: readonly string[]): void;
   /** Count the traffic up to the simulated clock now. */
   advance(): void;
   /** Advance, then the exposition text (format 0.0.4). */
@@ -517,15 +528,28 @@ export function createFleetExporter(options: FleetExporterOptions): FleetExporte
     state.audioSeconds += ok * audioPerRequest;
   };
 
+  // Pinned cells (by index), with the label and values they were pinned by; null when none.
+  let pins: { label: string; values: string[]; cells: boolean[] } | null = null;
+
+  const absorbLook = (look: Look, rng: Rng, pinnedCells: boolean | null) => {
+    for (const cb of look.cells) {
+      const c = cellIndex.get(cellKey(cb.labels));
+      if (c === undefined) continue;
+      if (pinnedCells !== null && pins!.cells[c] !== pinnedCells) continue;
+      absorb(states[c * 2 + (cb.arm === "canary" ? 1 : 0)]!, cb.metrics, rng);
+    }
+  };
+
   const advance = () => {
     const target = simulatedMs();
     while (cursor + tickMs <= target) {
       const look = fleet.look(cursor, cursor + tickMs, weight);
       const rng = createRng(hashTick(seed, cursor, weight));
-      for (const cb of look.cells) {
-        const c = cellIndex.get(cellKey(cb.labels));
-        if (c === undefined) continue;
-        absorb(states[c * 2 + (cb.arm === "canary" ? 1 : 0)]!, cb.metrics, rng);
+      if (pins === null || weight === 0) absorbLook(look, rng, null);
+      else {
+        // The pinned cells' requests all go to stable: their part of a look at weight 0.
+        absorbLook(look, rng, false);
+        absorbLook(fleet.look(cursor, cursor + tickMs, 0), rng, true);
       }
       cursor += tickMs;
     }
@@ -609,6 +633,21 @@ export function createFleetExporter(options: FleetExporterOptions): FleetExporte
       checkWeight(percent);
       advance();
       weight = percent;
+    },
+    pinned: () => (pins === null ? null : { label: pins.label, values: [...pins.values] }),
+    setPinned(label: string, values: readonly string[]) {
+      if (!cells.some((c) => Object.hasOwn(c.labels, label)))
+        throw new RangeError(`expected a label of the scenario's cells to pin by, got "${label}"`);
+      advance();
+      const wanted = new Set(values);
+      pins =
+        wanted.size === 0
+          ? null
+          : {
+              label,
+              values: [...wanted].sort(),
+              cells: cells.map((c) => Object.hasOwn(c.labels, label) && wanted.has(c.labels[label]!)),
+            };
     },
     advance,
     render,
