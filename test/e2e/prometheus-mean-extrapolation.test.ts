@@ -18,8 +18,9 @@
 // 5 %, as seen. pinning.test.ts now lets Prometheus scrape before the rollout starts; operator.test.ts and
 // faults.test.ts do not, and can see it too.
 //
-// The first test shows the Prometheus behaviour on exact numbers; the second, marked `fails` while the bug
-// is there, shows the operator's source passing it on.
+// The first test shows the Prometheus behaviour on exact numbers; the second, that the operator's source no
+// longer passes it on: it now takes the _sum/_count pair as exact deltas between the samples at the window's
+// ends (`X - (X offset w or X * 0)`, resets dropped), the same for both halves of the mean.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -106,27 +107,24 @@ describe("a mean from increase(_sum) / increase(_count) at a series' first sampl
     expect(sum / count / MEAN).toBeGreaterThan(1.35);
   });
 
-  it.fails(
-    "the operator's Prometheus source gives the mean of the requests it counts (fails today: about 5.6 for 4.0)",
-    async () => {
-      const policy = makePolicy([
-        { name: "mos", direction: "higherIsBetter", critical: true, budget: { absolute: 0.1 } },
-      ]);
-      const source = new PrometheusLookSource(planJudge(policy), {
-        client: new PrometheusClient({ url: prometheus.url }),
-        stable: "tts-v41",
-        canary: "tts-v42",
-        namespace: NS,
-      });
-      const look = await source.look(samplesAt[1] + 0.001, 3, 25);
-      const canary = look.cells.find((c) => c.arm === "canary");
-      const batch = canary?.metrics["mos"];
-      expect(batch?.kind).toBe("moments");
-      if (batch?.kind !== "moments") return;
-      // Exact deltas of the pair between the window's ends. The series has no sample at the window's start:
-      // it began inside the window, from 0, and every request it counted (none was in an earlier look) is in
-      // this one, so the mean is B's: 4.0035 (4.0073 for A to B alone, 4.0 before A).
-      expect(batch.sum / batch.count).toBeCloseTo(B.sum / B.count, 6);
-    },
-  );
+  it("the operator's Prometheus source gives the mean of the requests it counts (was about 5.6 for 4.0)", async () => {
+    const policy = makePolicy([
+      { name: "mos", direction: "higherIsBetter", critical: true, budget: { absolute: 0.1 } },
+    ]);
+    const source = new PrometheusLookSource(planJudge(policy), {
+      client: new PrometheusClient({ url: prometheus.url }),
+      stable: "tts-v41",
+      canary: "tts-v42",
+      namespace: NS,
+    });
+    const look = await source.look(samplesAt[1] + 0.001, 3, 25);
+    const canary = look.cells.find((c) => c.arm === "canary");
+    const batch = canary?.metrics["mos"];
+    expect(batch?.kind).toBe("moments");
+    if (batch?.kind !== "moments") return;
+    // Exact deltas of the pair between the window's ends. The series has no sample at the window's start:
+    // it began inside the window, from 0, and every request it counted (none was in an earlier look) is in
+    // this one, so the mean is B's: 4.0035 (4.0073 for A to B alone, 4.0 before A).
+    expect(batch.sum / batch.count).toBeCloseTo(B.sum / B.count, 6);
+  });
 });

@@ -88,7 +88,7 @@ describe("PrometheusLookSource: queries and parsing", () => {
       'sum by (le, version, voice_id) (increase(voice_speaker_similarity_bucket{version=~"tts-v41|tts-v42",namespace="voice-prod"}[60s]))',
     );
     expect(s.queries).toContain(
-      'sum by (version, voice_id) (increase(voice_speaker_similarity_sum{version=~"tts-v41|tts-v42",namespace="voice-prod"}[60s]))',
+      'sum by (version, voice_id) (clamp_min(voice_speaker_similarity_sum{version=~"tts-v41|tts-v42",namespace="voice-prod"} - (voice_speaker_similarity_sum{version=~"tts-v41|tts-v42",namespace="voice-prod"} offset 60s or voice_speaker_similarity_sum{version=~"tts-v41|tts-v42",namespace="voice-prod"} * 0), 0))',
     );
     expect(s.queries).toContain(
       'sum by (le, version) (increase(voice_ttfa_seconds_bucket{version=~"tts-v41|tts-v42",namespace="voice-prod"}[60s]))',

@@ -122,8 +122,18 @@ export class PrometheusLookSource {
     const h = src.histogram!;
     const out: Record<string, string> = { buckets: increase(`${h}_bucket`, "le, ") };
     if (metric.kind === "moments") {
-      out["sum"] = increase(`${h}_sum`);
-      out["count"] = increase(`${h}_count`);
+      // The mean's two halves as exact deltas between the samples at the window's ends, not increase():
+      // Prometheus extrapolates each series of each query on its own, and before 2.51 (Debian ships 2.42)
+      // _sum and _count of one series that began inside the window could be extrapolated by different
+      // factors, putting that series' mean off by tens of percent (test/e2e/prometheus-mean-extrapolation).
+      // A series with no sample at the window's start began inside it, from 0; a reset (negative delta)
+      // drops that series from the window rather than subtracting from the others.
+      const delta = (selector: string) => {
+        const x = this.select(selector);
+        return `sum by (${by}) (clamp_min(${x} - (${x} offset ${window} or ${x} * 0), 0))`;
+      };
+      out["sum"] = delta(`${h}_sum`);
+      out["count"] = delta(`${h}_count`);
     }
     return out;
   }
