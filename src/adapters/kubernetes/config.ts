@@ -3,8 +3,9 @@
 // the rollout CLI. A missing or broken kubeconfig is the user's mistake, so it becomes a FileAccessError or a
 // UsageError with the file named, never a stack trace.
 import { existsSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { FileAccessError, UsageError } from "../../core/errors.js";
+import { PooledKubeConfig } from "./agents.js";
 
 export interface KubeOptions {
   readonly kubeconfig?: string | undefined;
@@ -12,7 +13,8 @@ export interface KubeOptions {
 }
 
 export function loadKubeConfig(options: KubeOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
+  // Connections are reused between requests (agents.ts says why that matters).
+  const kc = new PooledKubeConfig();
   const file = options.kubeconfig ?? env["KUBECONFIG"]?.split(":").find((f) => f !== "");
   try {
     if (file !== undefined) {
