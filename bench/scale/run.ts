@@ -14,7 +14,8 @@
 //   operator touches during a window, are reported apart from the total, and an idle window before the
 //   operator starts gives the cluster's own background).
 //
-//   npm run bench:scale -- [--rollouts 200] [--slices 300] [--interval 30] [--window 120]
+//   npm run bench:scale -- [--rollouts 200] [--slices 300] [--interval 30] [--window 120] [--workers 4]
+//                                [--cpu-prof DIR]
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -33,6 +34,9 @@ const ROLLOUTS = arg("rollouts", 200);
 const SLICES = arg("slices", 300);
 const INTERVAL_S = arg("interval", 30);
 const WINDOW_S = arg("window", 120);
+const WORKERS = arg("workers", 4);
+// A directory for a V8 CPU profile of the operator process (written when it stops), to see where its time goes.
+const PROFILE_DIR = ((i) => (i >= 0 ? process.argv[i + 1] : undefined))(process.argv.indexOf("--cpu-prof"));
 const NS = "scale";
 const ROOT = repositoryRoot();
 
@@ -203,6 +207,20 @@ function histogram(before: Series, after: Series, name: string) {
   return { count, mean: count > 0 ? total / count : NaN, p50: q(0.5), p99: q(0.99) };
 }
 
+/** CPU seconds (user + system) a process has used: /proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds this bench process has used (the synthetic Prometheus, mostly). */
+const benchCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -244,6 +262,10 @@ interface Window {
   readonly apiOperator: number;
   readonly promQueries: number;
   readonly load: number;
+  /** CPU cores the operator process kept busy on average (1.0: one core all the time). */
+  readonly operatorCores: number;
+  /** The same for this bench process, which serves the synthetic Prometheus. */
+  readonly benchCores: number;
 }
 
 async function measure(
@@ -255,6 +277,8 @@ async function measure(
   const m0 = await operatorMetrics(url);
   const a0 = await apiserverRequests(cluster);
   const q0 = queriesServed;
+  const c0 = cpuSeconds(op.child.pid!);
+  const b0 = benchCpuSeconds();
   const t0 = Date.now();
   const rss: number[] = [];
   while (Date.now() - t0 < WINDOW_S * 1000) {
@@ -274,6 +298,8 @@ async function measure(
     apiOperator: (a1.operator - a0.operator) / seconds,
     promQueries: (queriesServed - q0) / seconds,
     load: loadavg()[0]!,
+    operatorCores: (cpuSeconds(op.child.pid!) - c0) / seconds,
+    benchCores: (benchCpuSeconds() - b0) / seconds,
   };
 }
 
@@ -333,7 +359,8 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
       kubeconfig: operatorKubeconfig,
       prometheusUrl: prom.url,
       namespace: NS,
-      extraArgs: ["--no-leader-elect"],
+      extraArgs: ["--no-leader-elect", "--workers", String(WORKERS)],
+      nodeArgs: PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [],
     });
     let url = "";
     for (let tries = 0; url === "" && tries < 300; tries++) {
@@ -368,14 +395,14 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
     const machine = `${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? "?"}), ${f(totalmem() / 2 ** 30)} GiB memory (${f(freemem() / 2 ** 30)} free at the end), node ${process.version}`;
     const rows = [baseline, scale].map(
       (w) =>
-        `| ${w.rollouts} | ${f(w.seconds, 0)} | ${w.reconcile.count} | ${ms(w.reconcile.p50)} | ${ms(w.reconcile.p99)} | ${w.analysis.count} | ${ms(w.analysis.mean)} | ${ms(w.analysis.p50)} | ${ms(w.analysis.p99)} | ${f(w.rssMiB.mean, 0)} / ${f(w.rssMiB.max, 0)} | ${f(w.apiAll)} | ${f(w.apiOperator, 2)} | ${f(w.promQueries, 2)} | ${f(w.load, 2)} |`,
+        `| ${w.rollouts} | ${f(w.seconds, 0)} | ${w.reconcile.count} | ${ms(w.reconcile.p50)} | ${ms(w.reconcile.p99)} | ${w.analysis.count} | ${ms(w.analysis.mean)} | ${ms(w.analysis.p50)} | ${ms(w.analysis.p99)} | ${f(w.rssMiB.mean, 0)} / ${f(w.rssMiB.max, 0)} | ${f(w.apiAll)} | ${f(w.apiOperator, 2)} | ${f(w.promQueries, 2)} | ${f(w.operatorCores, 2)} | ${f(w.benchCores, 2)} | ${f(w.load, 2)} |`,
     );
     const out = [
-      `${ROLLOUTS} VoiceRollouts x ${SLICES} slices (voice_id) x 3 metrics, analysis every ${INTERVAL_S}s, windows of ${WINDOW_S}s; ${machine}`,
+      `${ROLLOUTS} VoiceRollouts x ${SLICES} slices (voice_id) x 3 metrics, analysis every ${INTERVAL_S}s, windows of ${WINDOW_S}s, ${WORKERS} workers; ${machine}`,
       "",
-      "| rollouts | window s | reconciles | reconcile p50 ms | reconcile p99 ms | looks | analysis mean ms | analysis p50 ms | analysis p99 ms | operator RSS MiB mean / max | apiserver req/s (all) | req/s voicectl.dev + httproutes | Prometheus queries/s | load 1m |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-      `| idle (no operator) | ${f(idleSeconds, 0)} | | | | | | | | | ${f(idle.all)} | ${f(idle.operator, 2)} | | |`,
+      "| rollouts | window s | reconciles | reconcile p50 ms | reconcile p99 ms | looks | analysis mean ms | analysis p50 ms | analysis p99 ms | operator RSS MiB mean / max | apiserver req/s (all) | req/s voicectl.dev + httproutes | Prometheus queries/s | operator CPU cores | bench (synthetic Prometheus) CPU cores | load 1m |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+      `| idle (no operator) | ${f(idleSeconds, 0)} | | | | | | | | | ${f(idle.all)} | ${f(idle.operator, 2)} | | | | |`,
       ...rows,
       "",
       `ratios, ${ROLLOUTS} rollouts against 1: reconcile p50 x${f(scale.reconcile.p50 / baseline.reconcile.p50, 2)}, p99 x${f(scale.reconcile.p99 / baseline.reconcile.p99, 2)}; analysis per look mean x${f(scale.analysis.mean / baseline.analysis.mean, 2)}; ` +

@@ -142,6 +142,8 @@ export interface OperatorProcessOptions {
   readonly extraArgs?: readonly string[] | undefined;
   /** Extra environment, e.g. the test-only VOICECTL_FAULT_EXIT_AT of src/operator/faults.ts. */
   readonly env?: Readonly<Record<string, string>> | undefined;
+  /** Flags for node itself, before the script (--cpu-prof, say: NODE_OPTIONS refuses it). */
+  readonly nodeArgs?: readonly string[] | undefined;
 }
 
 /** `voicectl operator` from dist/, with short leases and polls so tests move at test speed. */
@@ -175,7 +177,7 @@ export function startOperatorProcess(options: OperatorProcessOptions): OperatorP
   let resolveExited!: (code: number | null) => void;
   const exited = new Promise<number | null>((resolve) => (resolveExited = resolve));
   const launch = () => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, ...options.env },
     });
