@@ -4,8 +4,9 @@
 // first and the router follows, as it does with weights.
 //
 // Safety: at most maxPins values are pinned; one more critical regression rolls back as usual. A pinned
-// value's findings leave the judgement (its canary traffic stops, so they could only stay as they were) but
-// stay in status for people to see. Pins end with the rollout.
+// value's findings leave the judgement (its canary traffic stops, so they could only stay as they were) and
+// status.lastDecision; the finding that caused the pin stays in status.pins[].reason, as a sentence, for
+// people to see. Pins end with the rollout.
 import type { AnalysisObservation } from "../core/rollout/machine.js";
 import type { VoiceRolloutSpec } from "../core/resource/voicerollout.js";
 import type { Finding } from "../core/types.js";
