@@ -13,9 +13,10 @@ import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { GatewayApiRouter } from "../../src/adapters/kubernetes/gateway-api.js";
 import { KubernetesRolloutStore } from "../../src/adapters/kubernetes/rollouts.js";
 import { startCluster } from "../../test/support/cluster.js";
-import { routeCanaryWeight, startDataPlane } from "../../test/support/dataplane.js";
+import { routeCanaryWeight } from "../../test/support/dataplane.js";
 import {
   CANARY,
+  prepareExampleRollout,
   prepareNamespace,
   rolloutYaml,
   setUpOperatorCluster,
@@ -128,17 +129,7 @@ async function main(): Promise<void> {
       ] as const) {
         const ns = `${kind}-${i}`;
         log(`${ns}: ${scenario}`);
-        await prepareNamespace(cluster, ns);
-        const plane = await startDataPlane({
-          scenario,
-          kubeconfig: cluster.kubeconfig,
-          namespace: ns,
-          httpRoute: "tts",
-          stableService: STABLE,
-          canaryService: CANARY,
-          stableVersion: STABLE,
-          canaryVersion: CANARY,
-        });
+        const plane = await prepareExampleRollout(cluster, ns, scenario);
         const op = startOperatorProcess({
           kubeconfig: ids.operator,
           prometheusUrl: plane.prometheus.url,

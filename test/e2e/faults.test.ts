@@ -14,10 +14,10 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from "@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scratch } from "../support/cli.js";
 import { repositoryRoot, startCluster, type TestCluster } from "../support/cluster.js";
-import { routeCanaryWeight, startDataPlane, type DataPlane } from "../support/dataplane.js";
+import { routeCanaryWeight, type DataPlane } from "../support/dataplane.js";
 import {
   CANARY,
-  prepareNamespace,
+  prepareExampleRollout,
   rolloutYaml,
   setUpOperatorCluster,
   STABLE,
@@ -27,6 +27,7 @@ import {
 } from "../support/operator.js";
 import { startPrometheus, type PrometheusServer } from "../support/prometheus.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 /** Real seconds between looks; at 60x each look holds this many simulated minutes of traffic. */
 const INTERVAL_S = 3;
@@ -127,32 +128,24 @@ interface RolloutView {
   lastDecision?: { findings: { metric: string; verdict: string; reason?: string }[] } | null;
 }
 
-async function kubectlJson(args: string[]): Promise<Record<string, unknown>> {
-  const r = await cluster.kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
 async function rolloutStatus(ns: string): Promise<RolloutView> {
-  const vr = await kubectlJson(["-n", ns, "get", "voicerollout", "tts"]);
+  const vr = await cluster.json(["-n", ns, "get", "voicerollout", "tts"]);
   return (vr["status"] ?? {}) as RolloutView;
 }
 
 async function routeWeight(ns: string): Promise<number | null> {
-  return routeCanaryWeight(await kubectlJson(["-n", ns, "get", "httproute", "tts"]), STABLE, CANARY);
+  return routeCanaryWeight(await cluster.json(["-n", ns, "get", "httproute", "tts"]), STABLE, CANARY);
 }
 
 async function leaseHolder(name: string): Promise<string> {
-  const lease = await kubectlJson(["-n", "voicectl-system", "get", "lease", name]);
+  const lease = await cluster.json(["-n", "voicectl-system", "get", "lease", name]);
   return (lease["spec"] as { holderIdentity?: string }).holderIdentity ?? "";
 }
 
 async function replicas(ns: string, deployment: string): Promise<number> {
-  const d = await kubectlJson(["-n", ns, "get", "deployment", deployment]);
+  const d = await cluster.json(["-n", ns, "get", "deployment", deployment]);
   return (d["spec"] as { replicas?: number }).replicas ?? 0;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One rollout's world: a namespace, its data plane, the operators started for it. */
 class Scene {
@@ -164,17 +157,7 @@ class Scene {
 
   static async open(ns: string, scenario = "examples/scenarios/aa.yaml"): Promise<Scene> {
     const s = new Scene(ns);
-    await prepareNamespace(cluster, ns);
-    s.plane = await startDataPlane({
-      scenario,
-      kubeconfig: cluster.kubeconfig,
-      namespace: ns,
-      httpRoute: "tts",
-      stableService: STABLE,
-      canaryService: CANARY,
-      stableVersion: STABLE,
-      canaryVersion: CANARY,
-    });
+    s.plane = await prepareExampleRollout(cluster, ns, scenario);
     return s;
   }
 
@@ -203,27 +186,14 @@ class Scene {
     return this.plane.weights.map((w) => w.weight);
   }
 
-  async waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined) return v;
-      } catch (e) {
-        last = e;
-      }
-      if (Date.now() > deadline) {
-        const logs = this.operators.flatMap((o) => o.logs.slice(-12)).join("\n");
-        const status = await this.status().catch(() => ({}));
-        throw new Error(
-          `${this.ns}: timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}\n` +
-            `status: ${JSON.stringify(status)}\nweights seen: ${JSON.stringify(this.weights())}\n` +
-            `operator log tail:\n${logs}`,
-        );
-      }
-      await sleep(250);
-    }
+  /** Waits as test/support/wait.ts does; a timeout shows this scene's status, weights and operator logs. */
+  waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+    return waitFor(`${this.ns}: ${what}`, timeoutMs, probe, {
+      context: async () =>
+        `status: ${JSON.stringify(await this.status().catch(() => ({})))}\n` +
+        `weights seen: ${JSON.stringify(this.weights())}\n` +
+        `operator log tail:\n${this.operators.flatMap((o) => o.logs.slice(-12)).join("\n")}`,
+    });
   }
 
   phase(phase: string, timeoutMs = 180_000): Promise<RolloutView> {
@@ -327,7 +297,7 @@ describe("the operator killed at every reconcile boundary of a full rollout", ()
             expect(s.weights()).toEqual([25, 50, 100]);
             // The approval was applied exactly once, and its command marked applied.
             expect(done.history?.map((h) => h.action)).toEqual(["approve"]);
-            const commands = await kubectlJson(["-n", s.ns, "get", "voicerolloutcommands"]);
+            const commands = await cluster.json(["-n", s.ns, "get", "voicerolloutcommands"]);
             const items = (commands["items"] ?? []) as { status?: { appliedAt?: string } }[];
             expect(items.length).toBe(1);
             expect(items[0]!.status?.appliedAt).toBeDefined();
@@ -546,12 +516,12 @@ describe("fault tolerance on a real control plane", () => {
       });
       expect(paused.pause).toMatchObject({ kind: "approval", reason });
       expect(paused.canaryWeight).toBe(25);
-      const vr = await kubectlJson(["-n", s.ns, "get", "voicerollout", "tts"]);
+      const vr = await cluster.json(["-n", s.ns, "get", "voicerollout", "tts"]);
       const conditions = (vr["status"] as { conditions: { type: string; reason: string }[] }).conditions;
       expect(conditions.find((c) => c.type === "Paused")?.reason).toBe("RouteChangedByHand");
       // Events are recorded after the status write: wait for it.
       const handEvents = async () => {
-        const events = await kubectlJson(["-n", s.ns, "get", "events.events.k8s.io"]);
+        const events = await cluster.json(["-n", s.ns, "get", "events.events.k8s.io"]);
         return (events["items"] as { reason: string; note: string }[])
           .filter((e) => e.reason === "RouteChangedByHand")
           .map((e) => e.note);

@@ -3,6 +3,7 @@
 // runs as its own process with the voicectl-operator role (which lists nodes and pods).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type TestCluster } from "../support/cluster.js";
+import { waitFor as waitUntil } from "../support/wait.js";
 import {
   CANARY,
   prepareNamespace,
@@ -16,24 +17,11 @@ const NS = "pools";
 let cluster: TestCluster;
 let operator: OperatorProcess | undefined;
 
-async function json(args: string[]): Promise<Record<string, unknown>> {
-  const r = await cluster.kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}\noperator log tail:\n${(operator?.logs ?? []).slice(-15).join("\n")}`,
-      );
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** Waits as test/support/wait.ts does; a timeout shows the operator's last log lines. */
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, timeoutMs, probe, {
+    context: () => `operator log tail:\n${(operator?.logs ?? []).slice(-15).join("\n")}`,
+  });
 
 interface View {
   phase?: string;
@@ -41,10 +29,11 @@ interface View {
   message?: string;
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
-const status = async () => ((await json(["-n", NS, "get", "voicerollout", "tts"]))["status"] ?? {}) as View;
+const status = async () =>
+  ((await cluster.json(["-n", NS, "get", "voicerollout", "tts"]))["status"] ?? {}) as View;
 
 async function canaryPods(): Promise<{ phase: string }[]> {
-  const list = await json(["-n", NS, "get", "pods", "-l", `version=${CANARY}`]);
+  const list = await cluster.json(["-n", NS, "get", "pods", "-l", `version=${CANARY}`]);
   return ((list["items"] ?? []) as { status?: { phase?: string } }[]).map((p) => ({
     phase: p.status?.phase ?? "",
   }));
@@ -70,7 +59,7 @@ spec:
         - { name: c, image: example.com/blocker, resources: { limits: { nvidia.com/gpu: 1 } } }
 `);
   await waitFor("the stable and the blocker running", 60_000, async () => {
-    const pods = await json(["-n", NS, "get", "pods", "--field-selector=status.phase=Running"]);
+    const pods = await cluster.json(["-n", NS, "get", "pods", "--field-selector=status.phase=Running"]);
     return ((pods["items"] as unknown[]) ?? []).length === 3 ? true : undefined;
   });
   operator = startOperatorProcess({
@@ -115,7 +104,7 @@ spec:
     expect(paused.canaryWeight).toBe(0);
     // Polled again (the operator's --poll is 1s) without scaling into Pending pods.
     await new Promise((r) => setTimeout(r, 3000));
-    const d = await json(["-n", NS, "get", "deployment", CANARY]);
+    const d = await cluster.json(["-n", NS, "get", "deployment", CANARY]);
     expect((d["spec"] as { replicas?: number }).replicas).toBe(0);
     expect(await canaryPods()).toEqual([]);
 

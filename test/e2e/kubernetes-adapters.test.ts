@@ -28,46 +28,20 @@ import { KubernetesPolicyStore } from "../../src/adapters/kubernetes/policies.js
 import { KubernetesRolloutStore } from "../../src/adapters/kubernetes/rollouts.js";
 import { KubernetesWorkloads } from "../../src/adapters/kubernetes/workloads.js";
 import { ConflictError, RouteChangedByHandError } from "../../src/operator/ports.js";
-import { startCluster, type TestCluster } from "../support/cluster.js";
+import { kubeConfigFrom, startCluster, type TestCluster } from "../support/cluster.js";
+import { sleep, waitFor } from "../support/wait.js";
 import { makePolicy } from "../support/policy.js";
 
 const NS = "voice";
 let cluster: TestCluster;
 let kc: KubeConfig;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns a value other than undefined/false; fails naming what it waited for. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false) {
-  const deadline = Date.now() + 60_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(150);
-  }
-}
-
-async function kubectl(...args: string[]): Promise<string> {
-  const r = await cluster.kubectl(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+/** Polls until `check` returns a value other than undefined/false (test/support/wait.ts), for up to a minute. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false) =>
+  waitFor(what, 60_000, check, { intervalMs: 150 });
 
 async function getJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {
-  return JSON.parse(await kubectl("get", ...args, "-o", "json")) as T;
-}
-
-function loadKc(file: string): KubeConfig {
-  const k = new KubeConfig();
-  k.loadFromFile(file);
-  return k;
+  return JSON.parse(await cluster.kubectlOk(["get", ...args, "-o", "json"])) as T;
 }
 
 const studio = parse(readFileSync("policies/voice-studio.yaml", "utf8")) as Record<string, unknown>;
@@ -179,8 +153,8 @@ function readOnlyKubeconfig(user: string, rules: { apiGroups: string[]; resource
 
 beforeAll(async () => {
   cluster = await startCluster({ h100Nodes: 0, l4Nodes: 4 });
-  kc = loadKc(cluster.kubeconfig);
-  await kubectl("create", "namespace", NS);
+  kc = kubeConfigFrom(cluster.kubeconfig);
+  await cluster.kubectlOk(["create", "namespace", NS]);
   const gateway = await cluster.kubectl(["get", "crd", "httproutes.gateway.networking.k8s.io"]);
   if (gateway.code !== 0) throw new Error("the Gateway API CRDs are not installed by test/cluster/up.sh");
   await cluster.apply(policyManifest("voice-studio", NS));
@@ -318,7 +292,7 @@ describe("Workloads", () => {
       { apiGroups: ["apps"], resources: ["deployments", "deployments/scale"] },
     ]);
     await cluster.apply(reader.manifest);
-    const w = new KubernetesWorkloads(loadKc(reader.kubeconfig));
+    const w = new KubernetesWorkloads(kubeConfigFrom(reader.kubeconfig));
     // Allowed to read only: the same count succeeds because nothing is written; another count is refused.
     await until(
       "RBAC for scale-reader",
@@ -361,7 +335,7 @@ describe("Gateway API router", () => {
       { apiGroups: ["gateway.networking.k8s.io"], resources: ["httproutes"] },
     ]);
     await cluster.apply(reader.manifest);
-    const readOnly = new GatewayApiRouter(loadKc(reader.kubeconfig));
+    const readOnly = new GatewayApiRouter(kubeConfigFrom(reader.kubeconfig));
     await until("RBAC for route-reader", async () => (await readOnly.canaryWeight(rollout)) === 30);
     await readOnly.setCanaryWeight(rollout, 30);
     const refused = await readOnly.setCanaryWeight(rollout, 40).catch((e: unknown) => e);
@@ -559,8 +533,8 @@ describe("analysis state store", () => {
     await cluster.apply(rolloutManifest({ name: "short-lived" }));
     const rollout = (await new KubernetesRolloutStore(kc).get({ namespace: NS, name: "short-lived" }))!;
     await new ConfigMapAnalysisStore(kc).save(rollout, { state: initialOnlineState(), lastLookAt: 0 });
-    await kubectl("get", "configmap", "short-lived-analysis", "-n", NS);
-    await kubectl("delete", "voicerollout", "short-lived", "-n", NS);
+    await cluster.kubectlOk(["get", "configmap", "short-lived-analysis", "-n", NS]);
+    await cluster.kubectlOk(["delete", "voicerollout", "short-lived", "-n", NS]);
     await until("the garbage collector to delete short-lived-analysis", async () => {
       const r = await cluster.kubectl(["get", "configmap", "short-lived-analysis", "-n", NS]);
       return r.code !== 0 && r.stderr.includes("NotFound");
@@ -600,7 +574,7 @@ describe("EventRecorder", () => {
     expect(long.endsWith("…")).toBe(true);
 
     // kubectl's own view, as an engineer would look.
-    const described = await kubectl("events", "-n", NS, "--for", "voicerollout/tts");
+    const described = await cluster.kubectlOk(["events", "-n", NS, "--for", "voicerollout/tts"]);
     expect(described).toContain("RolledBack");
   });
 });
@@ -666,7 +640,7 @@ describe("informers", () => {
   });
 
   it("maps changes of every kind to the rollouts they concern, and keeps working after the connection breaks", async () => {
-    await kubectl("create", "namespace", INF);
+    await cluster.kubectlOk(["create", "namespace", INF]);
     await cluster.apply(
       [
         policyManifest("pol-x", INF),
@@ -739,7 +713,15 @@ describe("informers", () => {
       {
         kind: "VoiceRollout",
         change: () =>
-          kubectl("annotate", "voicerollout", "r-self", "-n", INF, `round=${round}`, "--overwrite"),
+          cluster.kubectlOk([
+            "annotate",
+            "voicerollout",
+            "r-self",
+            "-n",
+            INF,
+            `round=${round}`,
+            "--overwrite",
+          ]),
         key: "r-self",
       },
       {
@@ -750,17 +732,27 @@ describe("informers", () => {
       {
         kind: "RolloutPolicy",
         change: () =>
-          kubectl("annotate", "rolloutpolicy", "pol-x", "-n", INF, `round=${round}`, "--overwrite"),
+          cluster.kubectlOk([
+            "annotate",
+            "rolloutpolicy",
+            "pol-x",
+            "-n",
+            INF,
+            `round=${round}`,
+            "--overwrite",
+          ]),
         key: "r-pol",
       },
       {
         kind: "Deployment",
-        change: () => kubectl("annotate", "deployment", "dep-x", "-n", INF, `round=${round}`, "--overwrite"),
+        change: () =>
+          cluster.kubectlOk(["annotate", "deployment", "dep-x", "-n", INF, `round=${round}`, "--overwrite"]),
         key: "r-dep",
       },
       {
         kind: "HTTPRoute",
-        change: () => kubectl("annotate", "httproute", "route-x", "-n", INF, `round=${round}`, "--overwrite"),
+        change: () =>
+          cluster.kubectlOk(["annotate", "httproute", "route-x", "-n", INF, `round=${round}`, "--overwrite"]),
         key: "r-route",
       },
     ];

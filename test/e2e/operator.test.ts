@@ -7,11 +7,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "../support/cli.js";
 import { startCluster, type TestCluster } from "../support/cluster.js";
-import { routeCanaryWeight, startDataPlane, type DataPlane } from "../support/dataplane.js";
+import { routeCanaryWeight, type DataPlane } from "../support/dataplane.js";
+import { waitFor as waitUntil } from "../support/wait.js";
 import {
   APPROVER,
   CANARY,
-  prepareNamespace,
+  prepareExampleRollout,
   rolloutYaml,
   setUpOperatorCluster,
   STABLE,
@@ -33,12 +34,6 @@ function startOperator(namespace: string, prometheusUrl: string): OperatorProces
   return op;
 }
 
-async function kubectlJson(args: string[]): Promise<Record<string, unknown>> {
-  const r = await cluster.kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
 interface RolloutView {
   phase?: string;
   canaryWeight?: number;
@@ -54,29 +49,15 @@ interface RolloutView {
 }
 
 async function rolloutStatus(ns: string): Promise<RolloutView> {
-  const vr = await kubectlJson(["-n", ns, "get", "voicerollout", "tts"]);
+  const vr = await cluster.json(["-n", ns, "get", "voicerollout", "tts"]);
   return (vr["status"] ?? {}) as RolloutView;
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      const logs = running.operators.flatMap((o) => o.logs.slice(-15)).join("\n");
-      throw new Error(
-        `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}\noperator log tail:\n${logs}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** Waits as test/support/wait.ts does; a timeout shows the operators' last log lines. */
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, timeoutMs, probe, {
+    context: () => `operator log tail:\n${running.operators.flatMap((o) => o.logs.slice(-15)).join("\n")}`,
+  });
 
 const phaseIs = (ns: string, phase: string) => async () => {
   const s = await rolloutStatus(ns);
@@ -94,27 +75,17 @@ async function routeSettled(ns: string, weight: number): Promise<void> {
 }
 
 async function replicas(ns: string, deployment: string): Promise<number> {
-  const d = await kubectlJson(["-n", ns, "get", "deployment", deployment]);
+  const d = await cluster.json(["-n", ns, "get", "deployment", deployment]);
   return (d["spec"] as { replicas?: number }).replicas ?? 0;
 }
 
 async function routeWeight(ns: string): Promise<number | null> {
-  return routeCanaryWeight(await kubectlJson(["-n", ns, "get", "httproute", "tts"]), STABLE, CANARY);
+  return routeCanaryWeight(await cluster.json(["-n", ns, "get", "httproute", "tts"]), STABLE, CANARY);
 }
 
 /** A namespace with the example workloads and route, the test policy, and a data plane for `scenario`. */
 async function prepare(ns: string, scenario: string): Promise<DataPlane> {
-  await prepareNamespace(cluster, ns);
-  running.plane = await startDataPlane({
-    scenario,
-    kubeconfig: cluster.kubeconfig,
-    namespace: ns,
-    httpRoute: "tts",
-    stableService: STABLE,
-    canaryService: CANARY,
-    stableVersion: STABLE,
-    canaryVersion: CANARY,
-  });
+  running.plane = await prepareExampleRollout(cluster, ns, scenario);
   return running.plane;
 }
 
@@ -124,7 +95,7 @@ async function startRollout(ns: string, steps: string): Promise<void> {
 }
 
 async function events(ns: string): Promise<string[]> {
-  const list = await kubectlJson(["-n", ns, "get", "events.events.k8s.io"]);
+  const list = await cluster.json(["-n", ns, "get", "events.events.k8s.io"]);
   return ((list["items"] ?? []) as { reason?: string; note?: string }[]).map(
     (e) => `${e.reason}: ${e.note ?? ""}`,
   );

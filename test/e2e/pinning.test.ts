@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PIN_RULE_PREFIX, pinnedRules } from "../../src/adapters/kubernetes/gateway-api.js";
 import { startCluster, type TestCluster } from "../support/cluster.js";
+import { waitFor as waitUntil } from "../support/wait.js";
 import {
   routeCanaryWeight,
   routePinnedValues,
@@ -81,12 +82,6 @@ let cluster: TestCluster;
 let operator: OperatorProcess | undefined;
 let plane: DataPlane | undefined;
 
-async function kubectlJson(args: string[]): Promise<Record<string, unknown>> {
-  const r = await cluster.kubectl([...args, "-o", "json"]);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
 interface PinView {
   label: string;
   value: string;
@@ -104,7 +99,7 @@ interface RolloutView {
 }
 
 async function rolloutStatus(): Promise<RolloutView> {
-  const vr = await kubectlJson(["-n", NS, "get", "voicerollout", "tts"]);
+  const vr = await cluster.json(["-n", NS, "get", "voicerollout", "tts"]);
   return (vr["status"] ?? {}) as RolloutView;
 }
 
@@ -118,7 +113,7 @@ interface RuleView {
 }
 
 async function route(): Promise<{ spec: { rules: RuleView[] } }> {
-  return (await kubectlJson(["-n", NS, "get", "httproute", "tts"])) as unknown as {
+  return (await cluster.json(["-n", NS, "get", "httproute", "tts"])) as unknown as {
     spec: { rules: RuleView[] };
   };
 }
@@ -127,7 +122,7 @@ const pinRules = (r: { spec: { rules: RuleView[] } }) =>
   r.spec.rules.filter((x) => x.name?.startsWith(PIN_RULE_PREFIX));
 
 async function events(): Promise<{ reason: string; type: string; note: string }[]> {
-  const list = await kubectlJson(["-n", NS, "get", "events.events.k8s.io"]);
+  const list = await cluster.json(["-n", NS, "get", "events.events.k8s.io"]);
   return ((list["items"] ?? []) as { reason?: string; type?: string; note?: string }[]).map((e) => ({
     reason: e.reason ?? "",
     type: e.type ?? "",
@@ -135,28 +130,14 @@ async function events(): Promise<{ reason: string; type: string; note: string }[
   }));
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      const logs = (operator?.logs ?? []).slice(-20).join("\n");
-      const status = await rolloutStatus().catch((e: unknown) => String(e));
-      throw new Error(
-        `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}\n` +
-          `status: ${JSON.stringify(status)}\ngateway: ${JSON.stringify({ weights: plane?.weights, pins: plane?.pins })}\n` +
-          `operator log tail:\n${logs}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** Waits as test/support/wait.ts does; a timeout shows status, what the gateway saw and the operator's log. */
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
+  waitUntil(what, timeoutMs, probe, {
+    context: async () =>
+      `status: ${JSON.stringify(await rolloutStatus().catch((e: unknown) => String(e)))}\n` +
+      `gateway: ${JSON.stringify({ weights: plane?.weights, pins: plane?.pins })}\n` +
+      `operator log tail:\n${(operator?.logs ?? []).slice(-20).join("\n")}`,
+  });
 
 /** Raw samples of every voice_requests_total series in (fromMs, toMs], by version and voice. */
 async function requestSamples(fromMs: number, toMs: number): Promise<Map<string, [number, number][]>> {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { startCluster, type CommandResult, type TestCluster } from "../support/cluster.js";
+import { waitFor } from "../support/wait.js";
 
 const TEMPLATES = "charts/voicectl/templates";
 const NS = "voice-prod";
@@ -65,15 +66,9 @@ function table(out: string): Record<string, string>[] {
   );
 }
 
-async function poll<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
-  // Caches behind RBAC and admission policies fill asynchronously; poll instead of sleeping a guess.
-  for (let i = 0; i < 120; i++) {
-    const v = await attempt();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+// Caches behind RBAC and admission policies fill asynchronously; poll instead of sleeping a guess.
+const poll = <T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> =>
+  waitFor(what, 30_000, attempt);
 
 describe("the custom resource definitions", () => {
   it("install and are Established, beside the Gateway API CRDs from test/cluster", async () => {

@@ -19,11 +19,7 @@ let alice: string; // voicectl-approver in NS
 let bob: string; // no RBAC at all
 let carol: string; // may read rollouts and create commands, and abort, but not approve
 
-async function kubectl(...args: string[]): Promise<string> {
-  const r = await cluster.kubectl(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
-  return r.stdout;
-}
+const kubectl = (...args: string[]): Promise<string> => cluster.kubectlOk(args);
 
 async function getJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {
   return JSON.parse(await kubectl("get", "-n", NS, "-o", "json", ...args)) as T;

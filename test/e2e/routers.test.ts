@@ -5,7 +5,7 @@
 // pinned to stable and unpinned, a KServe status that contradicts the spec reported, and the informers
 // watching VirtualServices and InferenceServices only while the API server serves them. All calls go
 // through the dispatcher the operator uses (kubernetesRouter), so spec.traffic picks the router.
-import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { voiceRolloutSpecSchema, type VoiceRollout } from "../../src/core/resource/voicerollout.js";
@@ -13,45 +13,19 @@ import { KubernetesApiError } from "../../src/adapters/kubernetes/api-errors.js"
 import { RolloutInformers } from "../../src/adapters/kubernetes/informers.js";
 import { kubernetesRouter } from "../../src/adapters/kubernetes/router.js";
 import { PinningUnsupportedError, TrafficMismatchError } from "../../src/operator/ports.js";
-import { startCluster, type TestCluster } from "../support/cluster.js";
+import { kubeConfigFrom, startCluster, type TestCluster } from "../support/cluster.js";
+import { waitFor } from "../support/wait.js";
 
 const NS = "voice";
 let cluster: TestCluster;
 let kc: KubeConfig;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns a value other than undefined/false; fails naming what it waited for. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false) {
-  const deadline = Date.now() + 60_000;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(150);
-  }
-}
-
-async function kubectl(...args: string[]): Promise<string> {
-  const r = await cluster.kubectl(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+/** Polls until `check` returns a value other than undefined/false (test/support/wait.ts), for up to a minute. */
+const until = <T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false) =>
+  waitFor(what, 60_000, check, { intervalMs: 150 });
 
 async function getJson<T>(...args: string[]): Promise<T> {
-  return JSON.parse(await kubectl("get", ...args, "-n", NS, "-o", "json")) as T;
-}
-
-function loadKc(file: string): KubeConfig {
-  const k = new KubeConfig();
-  k.loadFromFile(file);
-  return k;
+  return JSON.parse(await cluster.kubectlOk(["get", ...args, "-n", NS, "-o", "json"])) as T;
 }
 
 function rollout(name: string, traffic: Record<string, unknown>): VoiceRollout {
@@ -88,7 +62,7 @@ async function readOnlyRouter(user: string, apiGroup: string, resource: string) 
       }),
     ),
   );
-  const userKc = loadKc(cluster.userKubeconfig(user));
+  const userKc = kubeConfigFrom(cluster.userKubeconfig(user));
   const custom = userKc.makeApiClient(CustomObjectsApi);
   const [group, version] = apiGroup === "serving.kserve.io" ? [apiGroup, "v1beta1"] : [apiGroup, "v1"];
   // RBAC takes effect within a moment of the RoleBinding; wait until a read goes through.
@@ -108,8 +82,8 @@ const refusal = (p: Promise<unknown>) =>
 
 beforeAll(async () => {
   cluster = await startCluster({ h100Nodes: 0, l4Nodes: 1 });
-  kc = loadKc(cluster.kubeconfig);
-  await kubectl("create", "namespace", NS);
+  kc = kubeConfigFrom(cluster.kubeconfig);
+  await cluster.kubectlOk(["create", "namespace", NS]);
   for (const crd of [
     "httproutes.gateway.networking.k8s.io",
     "virtualservices.networking.istio.io",
@@ -491,17 +465,17 @@ describe("informers", () => {
     await until("the initial list", () => seen.includes(`${NS}/by-isvc`) && seen.includes(`${NS}/by-vs`));
 
     seen.length = 0;
-    await kubectl("annotate", "virtualservice", "tts", "-n", NS, "touched=1");
+    await cluster.kubectlOk(["annotate", "virtualservice", "tts", "-n", NS, "touched=1"]);
     await until("the VirtualService's rollout", () => seen.includes(`${NS}/by-vs`));
     expect(seen).not.toContain(`${NS}/by-isvc`);
     seen.length = 0;
-    await kubectl("annotate", "inferenceservice", "tts", "-n", NS, "touched=1");
+    await cluster.kubectlOk(["annotate", "inferenceservice", "tts", "-n", NS, "touched=1"]);
     await until("the InferenceService's rollout", () => seen.includes(`${NS}/by-isvc`));
     expect(seen).not.toContain(`${NS}/by-vs`);
     await informers.stop();
 
     // Without KServe's CRD the InferenceService watch is not started, and start-up does not wait for it.
-    await kubectl("delete", "crd", "inferenceservices.serving.kserve.io", "--wait=true");
+    await cluster.kubectlOk(["delete", "crd", "inferenceservices.serving.kserve.io", "--wait=true"]);
     await until("InferenceService gone from discovery", async () => {
       const r = await cluster.kubectl(["api-resources", "--api-group=serving.kserve.io", "-o", "name"]);
       return r.code === 0 && !r.stdout.includes("inferenceservices");

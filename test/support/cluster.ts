@@ -2,6 +2,7 @@
 // kube-apiserver, controller-manager, scheduler and kwok on loopback from the binaries build.sh cached, each
 // test file gets its own cluster (its own run dir, so files never share state), and `stop()` runs down.sh.
 // A process-exit hook tears down a cluster a crashed test left behind.
+import { KubeConfig } from "@kubernetes/client-node";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,6 +40,10 @@ export interface TestCluster {
   readonly env: Readonly<Record<string, string>>;
   /** Runs the cached kubectl against this cluster as admin (or with `--kubeconfig` of your own in args). */
   kubectl(args: readonly string[], input?: string): Promise<CommandResult>;
+  /** kubectl as kubectl(), but its stdout, or a throw naming the command and kubectl's message. */
+  kubectlOk(args: readonly string[], input?: string): Promise<string>;
+  /** `kubectl ARGS -o json`, parsed (e.g. `json(["-n", ns, "get", "voicerollout", "tts"])`). */
+  json<T = Record<string, unknown>>(args: readonly string[]): Promise<T>;
   /** kubectl apply -f of a manifest text; throws with kubectl's message when it fails. */
   apply(manifest: string): Promise<void>;
   /** A kubeconfig for `user` in `groups`, with a client certificate signed by the cluster's CA. */
@@ -124,6 +129,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
 
   const kubectl = (args: readonly string[], input?: string) =>
     run("kubectl", ["--kubeconfig", kubeconfig, ...args], procEnv, input);
+  const kubectlOk = async (args: readonly string[], input?: string): Promise<string> => {
+    const r = await kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: exit ${r.code}: ${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
 
   const cluster: TestCluster = {
     kubeconfig,
@@ -131,6 +141,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     state,
     env,
     kubectl,
+    kubectlOk,
+    async json<T>(args: readonly string[]) {
+      return JSON.parse(await kubectlOk([...args, "-o", "json"])) as T;
+    },
     async apply(manifest) {
       const r = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], manifest);
       if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr || r.stdout}`);
@@ -218,4 +232,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     }
   }
   return cluster;
+}
+
+/** A client-node KubeConfig read from a kubeconfig file (the admin's, or one of userKubeconfig's). */
+export function kubeConfigFrom(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(file);
+  return kc;
 }

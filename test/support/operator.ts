@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot, type TestCluster } from "./cluster.js";
+import { startDataPlane, type DataPlane } from "./dataplane.js";
 import { renderChart } from "./helm.js";
 
 export const STABLE = "tts-v41";
@@ -121,6 +122,28 @@ export async function prepareNamespace(cluster: TestCluster, namespace: string):
   const workloads = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
   const apply = await cluster.kubectl(["-n", namespace, "apply", "-f", "-"], workloads + "\n---\n" + POLICY);
   if (apply.code !== 0) throw new Error(apply.stderr);
+}
+
+/**
+ * prepareNamespace, then a data plane for its example route: the fleet of `scenario` with the example
+ * versions (tts-v41 stable, tts-v42 canary) scraped by Prometheus, and the gateway stand-in following route tts.
+ */
+export async function prepareExampleRollout(
+  cluster: TestCluster,
+  namespace: string,
+  scenario: string,
+): Promise<DataPlane> {
+  await prepareNamespace(cluster, namespace);
+  return startDataPlane({
+    scenario,
+    kubeconfig: cluster.kubeconfig,
+    namespace,
+    httpRoute: "tts",
+    stableService: STABLE,
+    canaryService: CANARY,
+    stableVersion: STABLE,
+    canaryVersion: CANARY,
+  });
 }
 
 export interface OperatorProcess {
