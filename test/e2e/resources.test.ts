@@ -154,6 +154,21 @@ describe("the custom resource definitions", () => {
     ],
     ["no policyRef", { policyRef: undefined }, /spec\.policyRef: Required value/],
     [
+      "two traffic routers",
+      { traffic: { gatewayAPI: { httpRoute: "tts" }, istio: { virtualService: "tts" } } },
+      /spec\.traffic: Invalid value: .*expected exactly one traffic router/,
+    ],
+    [
+      "pinning through KServe",
+      {
+        traffic: {
+          kserve: { inferenceService: "tts" },
+          pinning: { label: "voice_id", header: "x-voice-id" },
+        },
+      },
+      /spec\.traffic: Invalid value: .*pinning needs gatewayAPI or istio/,
+    ],
+    [
       "a field voicectl does not know",
       { canary: { deployment: "tts-v42", replica: 2 } },
       /unknown field "spec\.canary\.replica"/,

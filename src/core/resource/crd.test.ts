@@ -244,6 +244,30 @@ describe("voicerollouts.voicectl.dev", () => {
     ]);
   });
 
+  it("restates the traffic refinements: exactly one router, no pinning through KServe", () => {
+    const rules = field(spec, "traffic")["x-kubernetes-validations"] as { message: string }[];
+    const zodMessages = (traffic: Record<string, unknown>) => {
+      const r = voiceRolloutSpecSchema.safeParse({
+        stable: { deployment: "a" },
+        canary: { deployment: "b" },
+        policyRef: { name: "p" },
+        traffic,
+        steps: [{ setWeight: 10 }],
+      });
+      return r.success ? [] : r.error.issues.map((i) => i.message);
+    };
+    // The same words from the API server as from `voicectl rollout start` reading a file.
+    const two = zodMessages({ gatewayAPI: { httpRoute: "r" }, istio: { virtualService: "v" } });
+    const kservePin = zodMessages({
+      kserve: { inferenceService: "i" },
+      pinning: { label: "voice_id", header: "x-voice-id" },
+    });
+    expect(rules.map((r) => r.message)).toEqual([...two, ...kservePin]);
+    expect(
+      zodMessages({ istio: { virtualService: "v" }, pinning: { label: "voice_id", header: "x-voice-id" } }),
+    ).toEqual([]);
+  });
+
   it("prunes nothing of a full spec or status (every field the operator writes is declared)", () => {
     const specValue = voiceRolloutSpecSchema.parse({
       stable: { deployment: "tts-v1", version: "v1", service: "tts-v1" },

@@ -413,6 +413,22 @@ function overlay(schema: OpenApiSchema, at: readonly string[], extra: OpenApiSch
 // server as CEL rules or list types, so `kubectl apply` reports them rather than the operator later.
 const rolloutSpecRules: readonly [readonly string[], OpenApiSchema][] = [
   [
+    ["traffic"],
+    {
+      "x-kubernetes-validations": [
+        {
+          rule: "[has(self.gatewayAPI), has(self.istio), has(self.kserve)].filter(x, x).size() == 1",
+          message: "expected exactly one traffic router: gatewayAPI, istio or kserve",
+        },
+        {
+          rule: "!(has(self.pinning) && has(self.kserve))",
+          message:
+            "pinning needs gatewayAPI or istio: KServe cannot send requests with a header to stable alone",
+        },
+      ],
+    },
+  ],
+  [
     ["steps", "[]", "analysis"],
     {
       "x-kubernetes-validations": [

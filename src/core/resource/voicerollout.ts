@@ -98,6 +98,10 @@ export const trafficSchema = z
   })
   .refine((t) => [t.gatewayAPI, t.istio, t.kserve].filter((x) => x !== undefined).length === 1, {
     message: "expected exactly one traffic router: gatewayAPI, istio or kserve",
+  })
+  .refine((t) => !(t.pinning && t.kserve), {
+    message: "pinning needs gatewayAPI or istio: KServe cannot send requests with a header to stable alone",
+    path: ["pinning"],
   });
 
 export const tolerationSchema = z.strictObject({
