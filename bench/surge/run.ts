@@ -12,11 +12,12 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import type { Look, MetricBatch } from "../../src/core/analysis/look.js";
+import type { Look } from "../../src/core/analysis/look.js";
 import { policySchema } from "../../src/core/policy/schema.js";
 import { voiceRolloutSpecSchema, type VoiceRollout } from "../../src/core/resource/voicerollout.js";
 import { memoryPorts } from "../../src/operator/memory.js";
 import { reconcile } from "../../src/operator/reconciler.js";
+import { moments } from "../../test/support/batches.js";
 
 const ROOT = join(fileURLToPath(import.meta.url), "../../../..");
 const NS = "voice-prod";
@@ -49,15 +50,6 @@ const policy = policySchema.parse({
     ],
   },
 });
-
-function moments(count: number, mean: number, sd: number): MetricBatch {
-  return {
-    kind: "moments",
-    count,
-    sum: count * mean,
-    sumSquares: (count - 1) * sd * sd + count * mean * mean,
-  };
-}
 
 /** A healthy canary: both arms the same, 2000 requests per arm and look. */
 function look(_from: number, to: number, weight: number): Look {

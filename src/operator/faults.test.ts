@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makePolicy } from "../../test/support/policy.js";
-import type { CellBatch, Look, MetricBatch } from "../core/analysis/look.js";
+import type { CellBatch, Look } from "../core/analysis/look.js";
 import { voiceRolloutSpecSchema, type VoiceRollout } from "../core/resource/voicerollout.js";
 import {
   FAULT_ENV,
@@ -15,6 +15,7 @@ import {
 import { memoryPorts, type MemoryPorts } from "./memory.js";
 import type { RolloutRef } from "./ports.js";
 import { reconcile } from "./reconciler.js";
+import { moments } from "../../test/support/batches.js";
 
 const NS = "voice";
 const REF: RolloutRef = { namespace: NS, name: "tts" };
@@ -35,15 +36,6 @@ class Died extends Error {
 const die = (code: number) => {
   throw new Died(code);
 };
-
-function moments(count: number, mean: number, sd: number): MetricBatch {
-  return {
-    kind: "moments",
-    count,
-    sum: count * mean,
-    sumSquares: (count - 1) * sd * sd + count * mean * mean,
-  };
-}
 
 /** A canary equal to stable: enough looks pass every test. */
 function look(_from: number, to: number, weight: number): Look {

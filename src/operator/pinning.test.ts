@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makePolicy, SIMILARITY } from "../../test/support/policy.js";
-import type { CellBatch, Look, MetricBatch } from "../core/analysis/look.js";
+import type { CellBatch, Look } from "../core/analysis/look.js";
 import { voiceRolloutSpecSchema, type VoiceRolloutStatus } from "../core/resource/voicerollout.js";
 import type { AnalysisObservation } from "../core/rollout/machine.js";
 import type { Finding } from "../core/types.js";
@@ -8,6 +8,7 @@ import { memoryPorts } from "./memory.js";
 import { applyPinning, type PinningSpec } from "./pinning.js";
 import type { RolloutRef } from "./ports.js";
 import { reconcile } from "./reconciler.js";
+import { moments } from "../../test/support/batches.js";
 
 const SPEC: PinningSpec = { label: "voice_id", header: "x-voice-id", maxPins: 1 };
 
@@ -83,15 +84,6 @@ describe("applyPinning", () => {
 // The reconciler with pinning: one voice of three drifts; it is pinned and the rollout promotes.
 const NS = "voice";
 const REF: RolloutRef = { namespace: NS, name: "tts" };
-
-function moments(count: number, mean: number, sd: number): MetricBatch {
-  return {
-    kind: "moments",
-    count,
-    sum: count * mean,
-    sumSquares: (count - 1) * sd * sd + count * mean * mean,
-  };
-}
 
 describe("reconcile with spec.traffic.pinning", () => {
   it("pins the drifting voice to stable, goes on for everyone else, and unpins when the rollout ends", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makePolicy, type MetricInput } from "../../test/support/policy.js";
-import type { CellBatch, Look, MetricBatch } from "../core/analysis/look.js";
+import type { CellBatch, Look } from "../core/analysis/look.js";
 import {
   voiceRolloutSpecSchema,
   type VoiceRollout,
@@ -10,6 +10,7 @@ import { memoryPorts, type MemoryPorts } from "./memory.js";
 import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
 import { reconcile, type ReconcileResult } from "./reconciler.js";
 import { runSimulation } from "../sim/run.js";
+import { moments } from "../../test/support/batches.js";
 
 const NS = "voice";
 const REF: RolloutRef = { namespace: NS, name: "tts-v42" };
@@ -33,16 +34,6 @@ interface Fleet {
   costFactor: number;
   /** Requests per arm and look. */
   requests: number;
-}
-
-/** A batch with exactly this mean and standard deviation, so looks are deterministic. */
-function moments(count: number, mean: number, sd: number): MetricBatch {
-  return {
-    kind: "moments",
-    count,
-    sum: count * mean,
-    sumSquares: (count - 1) * sd * sd + count * mean * mean,
-  };
 }
 
 function lookOf(fleet: Fleet, to: number, weight: number): Look {
