@@ -28,7 +28,7 @@ import { KubernetesPolicyStore } from "../../src/adapters/kubernetes/policies.js
 import { KubernetesRolloutStore } from "../../src/adapters/kubernetes/rollouts.js";
 import { KubernetesWorkloads } from "../../src/adapters/kubernetes/workloads.js";
 import { ConflictError, RouteChangedByHandError } from "../../src/operator/ports.js";
-import { kubeConfigFrom, startCluster, type TestCluster } from "../support/cluster.js";
+import { kubeConfigFrom, readOnlyRoleManifest, startCluster, type TestCluster } from "../support/cluster.js";
 import { sleep, waitFor } from "../support/wait.js";
 import { makePolicy } from "../support/policy.js";
 
@@ -131,24 +131,7 @@ const routeManifest = (name: string, stable: string, canary: string, namespace =
 
 /** A Role allowing only reads of `resources`: any write through it fails with 403, proving there was none. */
 function readOnlyKubeconfig(user: string, rules: { apiGroups: string[]; resources: string[] }[]) {
-  return {
-    manifest: stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: `${user}-read`, namespace: NS },
-      rules: rules.map((r) => ({ ...r, verbs: ["get", "list", "watch"] })),
-    }).concat(
-      "---\n",
-      stringify({
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name: `${user}-read`, namespace: NS },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${user}-read` },
-        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
-      }),
-    ),
-    kubeconfig: cluster.userKubeconfig(user),
-  };
+  return { manifest: readOnlyRoleManifest(user, NS, rules), kubeconfig: cluster.userKubeconfig(user) };
 }
 
 beforeAll(async () => {

@@ -10,15 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PIN_RULE_PREFIX, pinnedRules } from "../../src/adapters/kubernetes/gateway-api.js";
 import { startCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor as waitUntil } from "../support/wait.js";
-import {
-  routeCanaryWeight,
-  routePinnedValues,
-  startDataPlane,
-  type DataPlane,
-} from "../support/dataplane.js";
+import { routeCanaryWeight, routePinnedValues, type DataPlane } from "../support/dataplane.js";
 import {
   CANARY,
-  prepareNamespace,
+  prepareExampleRollout,
+  rolloutYaml,
   setUpOperatorCluster,
   STABLE,
   startOperatorProcess,
@@ -163,41 +159,21 @@ async function requestSamples(fromMs: number, toMs: number): Promise<Map<string,
   return out;
 }
 
-const ROLLOUT = `
-apiVersion: voicectl.dev/v1alpha1
-kind: VoiceRollout
-metadata: { name: tts }
-spec:
-  stable: { deployment: ${STABLE} }
-  canary: { deployment: ${CANARY}, replicas: 2 }
-  policyRef: { name: tts-studio }
-  traffic:
-    gatewayAPI: { httpRoute: tts }
-    pinning: { label: voice_id, header: ${HEADER}, maxPins: 1 }
-  analysis: { interval: ${INTERVAL_S}s }
-  rollback: { scaleDownDelay: 3s }
-  steps:
-    - setWeight: 25
+const ROLLOUT = rolloutYaml(
+  `    - setWeight: 25
     - analysis: { minDuration: 24s, maxDuration: 120s }
     - setWeight: 50
-    - analysis: { minDuration: 8s, maxDuration: 120s }
-`;
+    - analysis: { minDuration: 8s, maxDuration: 120s }`,
+  INTERVAL_S,
+  `{ label: voice_id, header: ${HEADER}, maxPins: 1 }`,
+);
 
 describe("pinning on a real control plane", () => {
   beforeAll(async () => {
     // Stable and canary take two GPUs each (pool l4: one GPU a node).
     cluster = await startCluster({ h100Nodes: 0, l4Nodes: 6 });
     const ids = await setUpOperatorCluster(cluster);
-    await prepareNamespace(cluster, NS);
-    plane = await startDataPlane({
-      scenario: "examples/scenarios/clone-drift.yaml",
-      kubeconfig: cluster.kubeconfig,
-      namespace: NS,
-      httpRoute: "tts",
-      stableService: STABLE,
-      canaryService: CANARY,
-      stableVersion: STABLE,
-      canaryVersion: CANARY,
+    plane = await prepareExampleRollout(cluster, NS, "examples/scenarios/clone-drift.yaml", {
       pinHeader: { header: HEADER, label: "voice_id" },
     });
     operator = startOperatorProcess({

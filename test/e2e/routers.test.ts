@@ -13,7 +13,7 @@ import { KubernetesApiError } from "../../src/adapters/kubernetes/api-errors.js"
 import { RolloutInformers } from "../../src/adapters/kubernetes/informers.js";
 import { kubernetesRouter } from "../../src/adapters/kubernetes/router.js";
 import { PinningUnsupportedError, TrafficMismatchError } from "../../src/operator/ports.js";
-import { kubeConfigFrom, startCluster, type TestCluster } from "../support/cluster.js";
+import { kubeConfigFrom, readOnlyRoleManifest, startCluster, type TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
 
 const NS = "voice";
@@ -47,23 +47,7 @@ function rollout(name: string, traffic: Record<string, unknown>): VoiceRollout {
 
 /** A user whose Role allows only reads of `resource`: any write through it is refused with 403. */
 async function readOnlyRouter(user: string, apiGroup: string, resource: string) {
-  await cluster.apply(
-    stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: `${user}-read`, namespace: NS },
-      rules: [{ apiGroups: [apiGroup], resources: [resource], verbs: ["get", "list", "watch"] }],
-    }).concat(
-      "---\n",
-      stringify({
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name: `${user}-read`, namespace: NS },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${user}-read` },
-        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
-      }),
-    ),
-  );
+  await cluster.apply(readOnlyRoleManifest(user, NS, [{ apiGroups: [apiGroup], resources: [resource] }]));
   const userKc = kubeConfigFrom(cluster.userKubeconfig(user));
   const custom = userKc.makeApiClient(CustomObjectsApi);
   const [group, version] = apiGroup === "serving.kserve.io" ? [apiGroup, "v1beta1"] : [apiGroup, "v1"];

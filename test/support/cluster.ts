@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
 
 /** The repository: the nearest directory up from here with test/cluster/up.sh (also from dist/ for benches). */
 export function repositoryRoot(): string {
@@ -239,4 +240,31 @@ export function kubeConfigFrom(file: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(file);
   return kc;
+}
+
+/**
+ * A Role and RoleBinding letting `user` only get, list and watch `rules`' resources in `namespace`: any write
+ * through that user is refused with 403, which is how a test proves a call wrote nothing.
+ */
+export function readOnlyRoleManifest(
+  user: string,
+  namespace: string,
+  rules: readonly { apiGroups: string[]; resources: string[] }[],
+): string {
+  const name = `${user}-read`;
+  return [
+    stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace },
+      rules: rules.map((r) => ({ ...r, verbs: ["get", "list", "watch"] })),
+    }),
+    stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+    }),
+  ].join("---\n");
 }

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repositoryRoot, type TestCluster } from "./cluster.js";
-import { startDataPlane, type DataPlane } from "./dataplane.js";
+import { startDataPlane, type DataPlane, type DataPlaneOptions } from "./dataplane.js";
 import { renderChart } from "./helm.js";
 
 export const STABLE = "tts-v41";
@@ -35,8 +35,11 @@ spec:
         budget: { absolute: 0.3 } }
 `;
 
-/** A VoiceRollout `tts` over the example workloads; `steps` is YAML indented by four spaces. */
-export function rolloutYaml(steps: string, intervalSeconds: number): string {
+/**
+ * A VoiceRollout `tts` over the example workloads; `steps` is YAML indented by four spaces, `pinning` the
+ * flow mapping of spec.traffic.pinning when the rollout pins.
+ */
+export function rolloutYaml(steps: string, intervalSeconds: number, pinning?: string): string {
   return `
 apiVersion: voicectl.dev/v1alpha1
 kind: VoiceRollout
@@ -45,7 +48,7 @@ spec:
   stable: { deployment: ${STABLE} }
   canary: { deployment: ${CANARY}, replicas: 2 }
   policyRef: { name: tts-studio }
-  traffic: { gatewayAPI: { httpRoute: tts } }
+  traffic: { gatewayAPI: { httpRoute: tts }${pinning ? `, pinning: ${pinning}` : ""} }
   analysis: { interval: ${intervalSeconds}s }
   rollback: { scaleDownDelay: 3s }
   steps:
@@ -132,9 +135,11 @@ export async function prepareExampleRollout(
   cluster: TestCluster,
   namespace: string,
   scenario: string,
+  more: Pick<DataPlaneOptions, "pinHeader"> = {},
 ): Promise<DataPlane> {
   await prepareNamespace(cluster, namespace);
   return startDataPlane({
+    ...more,
     scenario,
     kubeconfig: cluster.kubeconfig,
     namespace,
