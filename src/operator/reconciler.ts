@@ -247,7 +247,6 @@ export async function reconcile(
       written: route.written,
       weight: stored0.canaryWeight,
     });
-  const repairedRoute = route.kind === "unfinished";
   if (route.kind === "unfinished") {
     try {
       await ports.router.setCanaryWeight(rollout, stored0.canaryWeight);
@@ -285,12 +284,12 @@ export async function reconcile(
   // this pass) or by the person. The step and the analysis window start again, as after a repair.
   const routeBack =
     routeApproval !== undefined || (pausedByHand && handEdited === null && !isTerminal(stored0.phase));
-  if (repairedRoute || routeBack) {
+  if (route.kind === "unfinished" || routeBack) {
     const kept = await ports.analysis.load(rollout);
     if (kept) await ports.analysis.save(rollout, { ...kept, lastLookAt: now });
   }
 
-  const before = repairedRoute || routeBack ? { ...stored0, stepStartedAt: now } : stored0;
+  const before = route.kind === "unfinished" || routeBack ? { ...stored0, stepStartedAt: now } : stored0;
   const terminalBefore = isTerminal(before.phase);
   const events: PendingEvent[] = [];
   if (route.kind === "unfinished")
