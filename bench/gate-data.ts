@@ -4,10 +4,10 @@
 // The fleet: 290 cloned voices over 10 languages, so a policy with `sliceBy: [voice_id, language]` judges
 // 1 + 290 + 10 = 301 slices. Each utterance draws a voice (some voices are more popular than others) and a
 // difficulty shared by both models, so pairing by utterance_id removes it; each model then adds its own noise.
-// Spreads follow design.md section 3: TTFA lognormal with sigma 0.5, speaker similarity about 0.035 per
-// utterance, MOS about 0.2, WER 1.5-3.5 points, truncation about 0.01%, cost about 0.00005 USD per second.
-// The canary is a little faster and better everywhere but one voice drifts (similarity -0.03): the gate
-// rolls back, after judging every slice.
+// Spreads follow docs/budgets.md#typical-values: TTFA lognormal with sigma 0.5, speaker similarity about
+// 0.035 per utterance, MOS about 0.2, WER 1.5-3.5 points, truncation about 0.01%, cost about 0.00005 USD per
+// second. The canary is a little faster and better everywhere but one voice drifts (similarity -0.03): the
+// gate rolls back, after judging every slice.
 import {
   closeSync,
   existsSync,

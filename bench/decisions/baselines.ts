@@ -1,4 +1,5 @@
-// The two ways canaries are judged today, implemented here for comparison only (design.md section 5):
+// The two ways canaries are judged today, implemented here for comparison only
+// (docs/statistics.md#online-analysis-many-looks):
 //
 // - threshold: what Argo Rollouts' and Flagger's metric checks do. Every interval, a query over that
 //   interval's data gives one value per arm; the canary fails when it is worse than the baseline by more than

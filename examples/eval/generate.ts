@@ -3,8 +3,8 @@
 // a test regenerates them and checks that the committed files match.
 //
 // Each utterance has a difficulty shared by both models (so pairing by utterance_id removes it) plus noise
-// from generation. Spreads follow design.md section 3: TTFA lognormal with sigma 0.5, speaker similarity
-// about 0.035 per utterance, MOS about 0.2.
+// from generation. Spreads follow docs/budgets.md#typical-values: TTFA lognormal with sigma 0.5, speaker
+// similarity about 0.035 per utterance, MOS about 0.2.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,4 +1,5 @@
-// The domain vocabulary of design.md section 2, as plain data shared by the core, the adapters and the CLI.
+// The domain vocabulary (docs/decisions.md#vocabulary), as plain data shared by the core, the adapters and
+// the CLI.
 
 export type Direction = "lowerIsBetter" | "higherIsBetter";
 export type Aggregate = "mean" | "p50" | "p90" | "p95" | "p99" | "rate";

@@ -1,5 +1,5 @@
-// The operator's own Prometheus metrics (design.md section 6: phase, weight, decisions, analysis duration),
-// in a Registry of their own so tests and a second operator in one process never share series.
+// The operator's own Prometheus metrics (docs/operator.md#observability: phase, weight, decisions,
+// durations), in a Registry of their own so tests and a second operator in one process never share series.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Phase } from "../core/rollout/machine.js";
 import type { Decision } from "../core/types.js";

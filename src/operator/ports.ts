@@ -1,6 +1,7 @@
-// The ports the reconciler talks through (design.md section 7). Kubernetes adapters implement them in
-// src/adapters/kubernetes/; unit tests of the reconciler use the in-memory ones in ./memory.ts. Everything
-// here is a plain async interface over plain data, so the reconciler never sees client-node.
+// The ports the reconciler talks through (docs/architecture.md#ports-and-adapters). Kubernetes adapters
+// implement them in src/adapters/kubernetes/; unit tests of the reconciler use the in-memory ones in
+// ./memory.ts. Everything here is a plain async interface over plain data, so the reconciler never sees
+// client-node.
 import type { Look } from "../core/analysis/look.js";
 import type { OnlineState } from "../core/analysis/online.js";
 import type { Policy } from "../core/policy/schema.js";
@@ -184,8 +185,8 @@ export interface TrafficRouter {
   pinnedValues?(rollout: VoiceRollout, header: string): Promise<string[]>;
   /**
    * Sends requests whose `header` equals one of `values` to stable only, ahead of the split, while the
-   * rollout continues for everyone else (design.md section 6); `[]` removes every pin. Idempotent: no write
-   * when the pins are already so. Absent on a router that cannot match on headers.
+   * rollout continues for everyone else (docs/operator.md#pinning-a-slice); `[]` removes every pin.
+   * Idempotent: no write when the pins are already so. Absent on a router that cannot match on headers.
    */
   setPins?(rollout: VoiceRollout, header: string, values: readonly string[]): Promise<void>;
 }

@@ -1,6 +1,6 @@
 // What the route carries at the start of a pass, against what status says, and what to do about a difference
-// (design.md section 9). Two causes, told apart by the weight voicectl records on the routing object in the
-// same update as the weights (RouteObservation.written):
+// (docs/operator.md#hand-edits-and-what-is-served). Two causes, told apart by the weight voicectl records on
+// the routing object in the same update as the weights (RouteObservation.written):
 //
 // - Our own unfinished write: a pass died between its status write and its route write, so the route still
 //   carries the weight voicectl wrote before (or a weight voicectl never wrote: the owner's setup before the

@@ -1,6 +1,7 @@
 // voicectl analyze against a real Prometheus (Debian's package) scraping the simulated fleet exporter at 60x
 // simulated time: the clone-drift scenario fails for that voice only, an A/A fleet passes, and a Prometheus
-// stopped mid-analysis gives nodata and no promotion (design.md sections 4 and 5; issue: Prometheus source).
+// stopped mid-analysis gives nodata and no promotion (docs/decisions.md#decision-rules,
+// docs/statistics.md#online-analysis-many-looks).
 import { afterEach, describe, expect, it } from "vitest";
 import { runAnalyze } from "../../src/cli/commands/analyze.js";
 import type { GateReport } from "../../src/core/judge/report.js";

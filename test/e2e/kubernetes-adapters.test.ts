@@ -2,7 +2,8 @@
 // manager, scheduler and kwok built from source): optimistic concurrency on status, commands applied once and
 // in order, Deployments scaled through the scale subresource onto fake L4 GPU nodes, HTTPRoute weights
 // written once, analysis state in an owned ConfigMap, Events, informers that survive a broken connection, and
-// leader election with failover (design.md sections 6 to 8).
+// leader election with failover (docs/operator.md, docs/architecture.md#the-reconciler,
+// docs/testing.md#real-components).
 import { readFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";

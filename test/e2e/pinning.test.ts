@@ -1,8 +1,8 @@
-// Pinning end to end (spec.traffic.pinning, design.md section 6): a cloned voice drifting on the canary is
-// pinned to stable by a header match, and the rollout goes on for everyone else instead of rolling back.
-// Every part is real: the Kubernetes control plane built from source, the operator as its own process (the
-// least-privilege voicectl-operator role, leader election), Prometheus from Debian's package scraping the
-// simulated fleet at 60x, and the gateway stand-in, which routes by the HTTPRoute as a Gateway API
+// Pinning end to end (spec.traffic.pinning, docs/operator.md#pinning-a-slice): a cloned voice drifting on the
+// canary is pinned to stable by a header match, and the rollout goes on for everyone else instead of rolling
+// back. Every part is real: the Kubernetes control plane built from source, the operator as its own process
+// (the least-privilege voicectl-operator role, leader election), Prometheus from Debian's package scraping
+// the simulated fleet at 60x, and the gateway stand-in, which routes by the HTTPRoute as a Gateway API
 // implementation would: the split rule's weights for most requests, and voicectl's pin rules (the split's
 // match plus `x-voice-id: VALUE`, stable alone) for the requests of a pinned voice. So what is checked is
 // the traffic itself: the pinned voice's canary requests stop, in Prometheus, while the others' go on.

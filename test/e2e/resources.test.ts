@@ -1,7 +1,7 @@
 // The voicectl.dev custom resources on a real API server (test/cluster: kube-apiserver built from source):
 // the generated CRDs install, refuse malformed rollouts and policies with the field's path, print their
 // columns, and with the chart's admission policy and ClusterRoles only someone RBAC allows may approve, as
-// themselves (design.md section 6, Approvals).
+// themselves (docs/operator.md#approvals-and-rbac).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
-// A real Kubernetes control plane for end-to-end tests (design.md section 8): test/cluster/up.sh starts etcd,
-// kube-apiserver, controller-manager, scheduler and kwok on loopback from the binaries build.sh cached, each
-// test file gets its own cluster (its own run dir, so files never share state), and `stop()` runs down.sh.
-// A process-exit hook tears down a cluster a crashed test left behind.
+// A real Kubernetes control plane for end-to-end tests (docs/testing.md#real-components): test/cluster/up.sh
+// starts etcd, kube-apiserver, controller-manager, scheduler and kwok on loopback from the binaries build.sh
+// cached, each test file gets its own cluster (its own run dir, so files never share state), and `stop()`
+// runs down.sh. A process-exit hook tears down a cluster a crashed test left behind.
 import { KubeConfig } from "@kubernetes/client-node";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -28,7 +28,7 @@ export function makePolicy(metrics: MetricInput[], spec: Record<string, unknown>
   });
 }
 
-/** The metrics of design.md section 3, as a studio-like policy would judge them. */
+/** The metrics of docs/budgets.md#typical-values, as a studio-like policy would judge them. */
 export const SIMILARITY: MetricInput = {
   name: "speaker_similarity",
   direction: "higherIsBetter",

@@ -1,4 +1,4 @@
-// A real Prometheus server for end-to-end tests (design.md section 8): Debian's `prometheus` binary from
+// A real Prometheus for end-to-end tests (docs/testing.md#real-components): Debian's `prometheus` binary from
 // PATH, started on a free loopback port with a generated config (the given targets scraped every second), its
 // TSDB in a temporary directory, and no listener other than 127.0.0.1:PORT. Stop it with `stop()` (SIGTERM,
 // then SIGKILL after a grace period); a process-exit hook kills any server a crashed test left behind.

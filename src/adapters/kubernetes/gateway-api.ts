@@ -1,7 +1,7 @@
 // TrafficRouter over Gateway API HTTPRoute backend weights (gateway.networking.k8s.io/v1), the standard way
 // to split traffic. Only rules that name both the stable and the canary Service are touched: a rule naming
 // stable alone (a header match pinning one voice or tenant to stable) keeps sending that slice to stable
-// while the rollout continues for everyone else (design.md section 6).
+// while the rollout continues for everyone else (docs/operator.md#routers).
 //
 // Writes are read-modify-write with the route's resourceVersion: the route belongs to someone else (a
 // platform team, a GitOps tool), so we must not overwrite an edit made between our read and our write.

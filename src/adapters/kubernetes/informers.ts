@@ -7,10 +7,10 @@
 //
 // client-node's informer (ListWatch) restarts itself only when a watch ends cleanly or with 410 Gone; any
 // other error (connection reset, API server restarting, a list that fails) emits `error` and the informer
-// stays stopped for good (design.md section 7). Each informer here is supervised: on error it is started
-// again after an exponential backoff, resuming from its last resourceVersion (or relisting when that is too
-// old), and once it is back every cached rollout is enqueued, so nothing that happened while it was down is
-// missed.
+// stays stopped for good (docs/architecture.md#the-reconciler). Each informer here is supervised: on error it
+// is started again after an exponential backoff, resuming from its last resourceVersion (or relisting when
+// that is too old), and once it is back every cached rollout is enqueued, so nothing that happened while it
+// was down is missed.
 import {
   AppsV1Api,
   CustomObjectsApi,

@@ -1,7 +1,7 @@
 // TrafficRouter over an Istio VirtualService (networking.istio.io/v1): the weights of the `http` routes whose
 // destinations name both the stable and the canary Service. Only those routes are touched (or, when
 // spec.traffic.istio.routes names some, only those of them): a route sending a header match to stable alone,
-// or traffic to another service, keeps doing so while the rollout goes on (design.md section 6).
+// or traffic to another service, keeps doing so while the rollout goes on (docs/operator.md#routers).
 //
 // A destination host names a Service by its short name (resolved in the VirtualService's namespace) or by
 // `name.namespace`, `name.namespace.svc` or the FQDN `name.namespace.svc.cluster.local`; a host in another

@@ -8,12 +8,13 @@
 // (RawDeployment) mode v0.16 ignores the field without a word (kserve #4074), and a canary revision that
 // never becomes ready leaves "the latest ready revision" pointing at the old one.
 //
-// So what was written is not proof of what is served (design.md section 9). When the InferenceService has
-// status.components.predictor.traffic, the canary revision's share there (the latest created revision's) is
-// compared with what spec says, and a difference is a TrafficMismatchError naming both, so the reconciler
-// never judges or promotes a canary on traffic it is not getting. KServe's status is not tied to the
-// InferenceService's generation (its observedGeneration is the Knative Service's), so a status that has not
-// caught up with a write yet reads as a mismatch too, until KServe reconciles: conservative on purpose.
+// So what was written is not proof of what is served (docs/operator.md#hand-edits-and-what-is-served). When
+// the InferenceService has status.components.predictor.traffic, the canary revision's share there (the latest
+// created revision's) is compared with what spec says, and a difference is a TrafficMismatchError naming
+// both, so the reconciler never judges or promotes a canary on traffic it is not getting. KServe's status is
+// not tied to the InferenceService's generation (its observedGeneration is the Knative Service's), so a
+// status that has not caught up with a write yet reads as a mismatch too, until KServe reconciles:
+// conservative on purpose.
 //
 // KServe cannot match requests on a header, so this router has no pins.
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";

@@ -1,8 +1,9 @@
 // One TrafficRouter for the reconciler, whatever a rollout routes through: spec.traffic names exactly one of
 // gatewayAPI, istio or kserve (the schema checks), and each call goes to that router (Argo Rollouts picks its
-// TrafficRoutingReconciler the same way, design.md section 7). Pinning goes to routers that can match on a
-// header; on one that cannot (KServe), removing pins is a no-op and adding one is a PinningUnsupportedError,
-// so a rollout that asks for a pin is told why it cannot have it instead of silently getting none.
+// TrafficRoutingReconciler the same way, docs/architecture.md#ports-and-adapters). Pinning goes to routers
+// that can match on a header; on one that cannot (KServe), removing pins is a no-op and adding one is a
+// PinningUnsupportedError, so a rollout that asks for a pin is told why it cannot have it instead of silently
+// getting none.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
 import {

@@ -3,7 +3,7 @@
 // own unfinished work from a person's edit: a route whose weights differ from status but match this
 // annotation is a write of ours that status moved past (a pass died between the two writes), and is finished;
 // weights that match neither were changed by someone else, and the rollout pauses with a reason instead of
-// silently undoing them (design.md section 9).
+// silently undoing them (docs/operator.md#hand-edits-and-what-is-served).
 //
 // One annotation per rollout, because one route may split traffic for several rollouts (one rule each).
 import { createHash } from "node:crypto";

@@ -1,6 +1,6 @@
 // Reads one look of live traffic from Prometheus: for every policy metric, the increase over the look's
 // window of its histogram buckets or counters, by version and the metric's slice labels (requests, not
-// minutes: design.md section 5). Produces the same `Look` the simulator produces, so online analysis cannot
+// minutes: docs/statistics.md). Produces the same `Look` the simulator produces, so online analysis cannot
 // tell them apart. A metric whose queries fail is `unavailable` with the reason: nodata, never a crash.
 import type { CellBatch, Look, MetricBatch } from "../../core/analysis/look.js";
 import { InvalidInputError } from "../../core/errors.js";

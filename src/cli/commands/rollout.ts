@@ -1,6 +1,6 @@
 // `voicectl rollout`: start, follow, approve and abort VoiceRollouts on a cluster, kubectl's way (--kubeconfig,
-// --context, -n, -o). A thin shell (design.md section 7): it reads and creates objects and never acts on a
-// rollout itself. approve, abort, promote and retry each create a VoiceRolloutCommand naming the
+// --context, -n, -o). A thin shell (docs/architecture.md#a-thin-cli): it reads and creates objects and never
+// acts on a rollout itself. approve, abort, promote and retry each create a VoiceRolloutCommand naming the
 // authenticated user; RBAC and an admission policy decide whether that user may, and the operator applies it.
 import { Option, type Command } from "commander";
 import { stringify } from "yaml";

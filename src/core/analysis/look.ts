@@ -1,7 +1,8 @@
 // What one look of online analysis takes in: new samples since the last look, per cell (a full label
-// combination such as {voice_id, language, tenant}) and arm. Requests, not minutes (design.md section 5):
-// sums for means, Prometheus bucket counts for quantiles, request and event counts for rates. The simulator
-// produces looks; the Prometheus source (a later issue) will too.
+// combination such as {voice_id, language, tenant}) and arm. Requests, not minutes
+// (docs/statistics.md#inputs-are-requests-not-minutes): sums for means, Prometheus bucket counts for
+// quantiles, request and event counts for rates. The simulator and the Prometheus source
+// (src/adapters/prometheus/source.ts) both produce looks.
 import type { HistogramBucket } from "../sequential/quantiles.js";
 
 export type Arm = "baseline" | "canary";

@@ -1,6 +1,7 @@
 // Online analysis: at every look, new samples are rolled up into the policy's slices and added to one
 // anytime-valid test per (metric, slice). Each finding's error guarantee holds however often it is looked at
-// (design.md section 5), unlike the gate's fixed-sample intervals, which are valid for one look only.
+// (docs/statistics.md#online-analysis-many-looks), unlike the gate's fixed-sample intervals, which are valid
+// for one look only.
 //
 // Family-wise control: tests are split into critical and non-critical families, each spending the policy's
 // `alpha`. The tests seen at the first look are declared and share 90% of alpha by Bonferroni; slices that

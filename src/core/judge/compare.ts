@@ -2,8 +2,9 @@
 // the budget's units, and the verdict. Fixed-sample intervals are valid here because the gate looks once.
 //
 // Means and rates are linear contrasts of two arm means, so one machinery serves both: the difference
-// interval for absolute budgets, Fieller's ratio interval for relative ones (design.md section 5).
-// Quantiles use order-statistic standard errors per arm, combined (Price & Bonett 2002).
+// interval for absolute budgets, Fieller's ratio interval for relative ones
+// (docs/statistics.md#the-offline-gate-one-look). Quantiles use order-statistic standard errors per arm,
+// combined (Price & Bonett 2002).
 import { normalQuantile } from "../stats/distributions.js";
 import {
   differenceInterval,

@@ -1,4 +1,5 @@
-// The decision rules of design.md section 4, over findings from the gate or from an online analysis.
+// The decision rules of docs/decisions.md#decision-rules, over findings from the gate or from an online
+// analysis.
 import type { Policy } from "../policy/schema.js";
 import { TIER_ORDER, VERDICT_ORDER, formatSlice, type DecisionResult, type Finding } from "../types.js";
 

@@ -18,7 +18,7 @@ const LANGUAGES: Record<string, string> = {
   "noah-king": "de",
 };
 
-/** An evaluation set in the spirit of design.md section 3: similarity ~0.72 +- 0.035, TTFA lognormal. */
+/** An evaluation set with docs/budgets.md#typical-values: similarity ~0.72 +- 0.035, TTFA lognormal. */
 function evaluationSet(rng: Rng, perVoice: number): Utterance[] {
   const out: Utterance[] = [];
   for (const v of VOICES) {
@@ -258,7 +258,7 @@ describe("statistical guarantees, by long-run simulation with fixed seeds", () =
     expect(uncorrected).toBeGreaterThan(0.5); // 101 tests at 2.5% each
   });
 
-  it("pairing by utterance detects a -0.02 similarity drop that independent samples miss (design.md section 5)", async () => {
+  it("pairing by utterance detects a -0.02 similarity drop that independent samples miss", async () => {
     const { SampleStore: Store } = await import("./samples.js");
     const metric: MetricInput = { ...SIMILARITY, sliceBy: [] };
     const policy = makePolicy([metric], { minSamples: 30, confidence: 0.95 });

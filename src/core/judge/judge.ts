@@ -1,4 +1,5 @@
-// From accumulated samples to findings, slice by slice: an aggregate win hides nothing (design.md rule 6).
+// From accumulated samples to findings, slice by slice: an aggregate win hides nothing (rule 6 of
+// docs/decisions.md#decision-rules).
 import type { Finding } from "../types.js";
 import { compareSamples, samplesOf, testsOf, type ArmSamples } from "./compare.js";
 import type { JudgePlan, PlannedMetric } from "./plan.js";

@@ -1,5 +1,5 @@
 // The sentence behind every verdict: metric, slice, values, interval, budget, samples. "Rolled back" with no
-// why is a defect (design.md section 4); these sentences end up in reports, Events and status.
+// why is a defect (docs/decisions.md#reasons); these sentences end up in reports, Events and status.
 import { formatInterval, formatNumber, formatPercent, formatWorsening, worseningUnit } from "../format.js";
 import { formatSlice, type Finding } from "../types.js";
 

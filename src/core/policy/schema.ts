@@ -1,5 +1,5 @@
-// The one schema of a RolloutPolicy (design.md section 7): the CLI reads policy files with it, the operator
-// will read the custom resource with it, and the JSON Schema / CRD OpenAPI are generated from it.
+// The one schema of a RolloutPolicy (docs/architecture.md#one-schema): the CLI reads policy files with it,
+// the operator reads the custom resource with it, and the JSON Schema / CRD OpenAPI are generated from it.
 import { z } from "zod";
 import { checkTemplate } from "./promql.js";
 

@@ -1,6 +1,7 @@
-// The CustomResourceDefinitions of voicectl.dev, generated from the zod schemas (design.md section 7: one
-// schema, never written twice). scripts/gen-crds.ts writes them to charts/voicectl/crds/ and a test fails
-// when the committed files differ, so the API server refuses what the operator could not run.
+// The CustomResourceDefinitions of voicectl.dev, generated from the zod schemas
+// (docs/architecture.md#one-schema: one schema, never written twice). scripts/gen-crds.ts writes them to
+// charts/voicectl/crds/ and a test fails when the committed files differ, so the API server refuses what the
+// operator could not run.
 //
 // z.toJSONSchema gives JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema: every node typed,
 // `properties` never beside `additionalProperties`, unions only as value validations (`oneOf` of

@@ -2,8 +2,9 @@
 // status and the actions to take. No I/O and no clock of its own, so the operator and `voicectl simulate`
 // run exactly the same logic, and a restarted operator resumes from the stored status.
 //
-// Precedence, from design.md section 4 rule 9: an abort, then a critical failure (which rolls back even a
-// paused rollout: a rollback wins over any waiting gate), then approvals and promotions, then the steps.
+// Precedence, from rule 9 of docs/decisions.md#decision-rules: an abort, then a critical failure (which rolls
+// back even a paused rollout: a rollback wins over any waiting gate), then approvals and promotions, then the
+// steps.
 import type { Decision, Finding } from "../types.js";
 import { describeStep, parseDuration, type Step } from "./plan.js";
 

@@ -1,7 +1,7 @@
 // Verdicts of the online analysis, and how a rollout's error budget alpha is shared among its tests.
 //
-// Verdict (design.md section 4 and 5): from the anytime-valid interval of the WORSENING (positive = worse, in the
-// budget's units) and the allowed worsening,
+// Verdict (docs/decisions.md#verdicts, docs/statistics.md#online-analysis-many-looks): from the anytime-valid
+// interval of the WORSENING (positive = worse, in the budget's units) and the allowed worsening,
 //   fail          when the lower bound > allowed   (the worsening provably exceeds the budget),
 //   pass          when the upper bound <= allowed  (provably within budget; exactly on budget passes),
 //   inconclusive  otherwise (the interval straddles the budget),
@@ -17,8 +17,8 @@
 // Family-wise control: a rollout makes many critical tests ((slice, metric) pairs; a budget with a `limit`
 // counts twice). Giving test i the level α_i with Σ α_i <= α bounds the chance of any wrong critical verdict,
 // hence of a false rollback, by α — a union bound, valid under any dependence between tests and under
-// continuous monitoring, because each test's guarantee already holds over all its looks (design.md section 5:
-// Bonferroni over e-processes / confidence sequences).
+// continuous monitoring, because each test's guarantee already holds over all its looks
+// (docs/statistics.md#many-slices-family-wise-error: Bonferroni over e-processes / confidence sequences).
 // - Declared tests (the slices and metrics known when the rollout starts) share (1 − lateShare)·α equally.
 // - Tests that appear later (a new voice, tenant or language) get the j-th term of a convergent series over
 //   their order of appearance j = 1, 2, ...: lateShare·α·6/(π² j²), which sums to lateShare·α

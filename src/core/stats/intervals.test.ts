@@ -143,7 +143,7 @@ describe("differenceInterval and meanInterval", () => {
   });
 
   it("Welch interval covers the true difference of lognormal latencies (n = 50 per arm)", () => {
-    // TTFA-like: lognormal, sigma 0.5 (design.md section 3). True means e^(mu + sigma²/2).
+    // TTFA-like: lognormal, sigma 0.5 (docs/budgets.md#typical-values). True means e^(mu + sigma²/2).
     const truth = Math.exp(0.1 + 0.125) - Math.exp(0.125);
     const cov = coverage(102, (r) => {
       const c = draw(50, () => r.lognormal(0.1, 0.5));

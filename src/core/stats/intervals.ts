@@ -1,5 +1,5 @@
-// Fixed-sample confidence intervals for the offline gate (design.md section 5: one look, so classical
-// intervals are valid). Every function is two-sided at `confidence` with each tail at most
+// Fixed-sample confidence intervals for the offline gate (docs/statistics.md#the-offline-gate-one-look: one
+// look, so classical intervals are valid). Every function is two-sided at `confidence` with each tail at most
 // (1 − confidence)/2, so the judge may read either end as a one-sided bound at (1 + confidence)/2.
 //
 // References per method are given at each function.
