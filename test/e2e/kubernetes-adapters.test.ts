@@ -884,6 +884,50 @@ describe("leader election", () => {
       await proxy.cut();
     }
   });
+
+  it("takes a Lease that expired long ago at once, and waits out one renewed within its duration", async () => {
+    const leaseManifest = (name: string, renewedAgoMs: number) =>
+      stringify({
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, namespace: NS },
+        spec: {
+          holderIdentity: "crashed-pod",
+          leaseDurationSeconds: 15,
+          renewTime: new Date(Date.now() - renewedAgoMs).toISOString().replace("Z", "000Z"),
+        },
+      });
+    // A restarted operator finds its predecessor's Lease, last renewed ten minutes ago.
+    await cluster.apply(leaseManifest("stale", 600_000));
+    // A Lease renewed 5 s ago may still have a live holder: it must be waited out.
+    await cluster.apply(leaseManifest("recent", 5_000));
+    const log: string[] = [];
+    const slow = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 300 };
+    const elector = (identity: string, lease: string) =>
+      new LeaderElector(kc, {
+        namespace: NS,
+        name: lease,
+        identity,
+        ...slow,
+        onStartedLeading: () => log.push(`${identity} started`),
+      });
+    const onStale = elector("restarted", "stale");
+    const onRecent = elector("patient", "recent");
+    try {
+      const t0 = performance.now();
+      onStale.start();
+      onRecent.start();
+      await until("the restarted operator to take the stale Lease", () => onStale.isLeader());
+      // Far less than the 15 s the Lease names: the first attempt (or the second) takes it.
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      await sleep(2_000);
+      expect(onRecent.isLeader()).toBe(false);
+      expect(log).toEqual(["restarted started"]);
+    } finally {
+      await onStale.stop();
+      await onRecent.stop();
+    }
+  });
 });
 
 describe("kubernetesPorts", () => {

@@ -8,6 +8,11 @@
 // cannot renew within renewDeadline steps down before its Lease can expire for others (renewDeadline <
 // leaseDuration). Stopping releases the Lease (no holder, 1 s duration) so a successor takes over at once
 // instead of waiting out the duration.
+//
+// One exception to the local clock: a Lease whose renewTime is older than twice its duration by our wall clock
+// (a crashed replica's Lease found by a restarted operator minutes later) is taken at once. Waiting out a full
+// duration would only delay the rollouts; for the holder to still be alive, our clocks would have to differ by
+// more than a whole lease duration (15 s by default), far beyond what NTP-synchronised nodes drift.
 import { performance } from "node:perf_hooks";
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { isConflict, isNotFound, KubernetesApiError } from "./api-errors.js";
@@ -61,6 +66,20 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * True when the Lease's last renewal, by its own renewTime, is more than two durations before `nowMs`: expired
+ * even if the writer's clock ran a whole duration ahead of ours. A Lease without a renewTime is never judged so.
+ */
+export function expiredLongAgo(lease: V1Lease, nowMs: number): boolean {
+  const renewed = lease.spec?.renewTime;
+  const durationSeconds = lease.spec?.leaseDurationSeconds;
+  if (renewed === undefined || durationSeconds === undefined) return false;
+  // client-node may hand back the timestamp as a Date or as the RFC 3339 string it received.
+  const renewedMs = new Date(renewed as Date | string).getTime();
+  if (!Number.isFinite(renewedMs)) return false;
+  return nowMs - renewedMs > 2 * durationSeconds * 1000;
 }
 
 export class LeaderElector {
@@ -214,7 +233,7 @@ export class LeaderElector {
     const holder = this.observed!.holder;
     if (holder !== undefined && holder !== identity) {
       const validUntil = this.observed!.at + this.observed!.durationSeconds * 1000;
-      if (performance.now() < validUntil) return false;
+      if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) return false;
     }
     try {
       const updated = await this.api.replaceNamespacedLease({
