@@ -356,6 +356,56 @@ describe("approvals: the admission policy and ClusterRoles of charts/voicectl/te
     expect(abort.stderr).toContain('user "dave" may not abort voicerollout tts-other');
   });
 
+  it("lets approvers and viewers read the operator's Events about a rollout, as kubectl describe does", async () => {
+    await cluster.apply(stringify(rollout("tts-described")));
+    const described = await cluster.json<{ metadata: { uid: string } }>([
+      "get",
+      "voicerollout",
+      "tts-described",
+      "-n",
+      NS,
+    ]);
+    await cluster.apply(
+      stringify({
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { name: "tts-described.paused-for-approval", namespace: NS },
+        eventTime: new Date().toISOString().replace("Z", "000Z"),
+        reportingController: "voicectl.dev/operator",
+        reportingInstance: "voicectl-operator-0",
+        action: "Pause",
+        reason: "Paused",
+        type: "Normal",
+        note: "paused at step 2 for approval",
+        regarding: {
+          apiVersion: "voicectl.dev/v1alpha1",
+          kind: "VoiceRollout",
+          name: "tts-described",
+          namespace: NS,
+          uid: described.metadata.uid,
+        },
+      }),
+    );
+    for (const user of ["alice", "victor"]) {
+      const core = await ok(
+        cluster.kubectl(["--kubeconfig", users[user]!, "get", "events", "-n", NS, "-o", "name"]),
+      );
+      expect(core, user).toContain("tts-described.paused-for-approval");
+      const described = await ok(
+        cluster.kubectl([
+          "--kubeconfig",
+          users[user]!,
+          "describe",
+          "voicerollout",
+          "tts-described",
+          "-n",
+          NS,
+        ]),
+      );
+      expect(described, user).toContain("paused at step 2 for approval");
+    }
+  });
+
   it("refuses any change to a command's spec, while the operator can still record it as applied", async () => {
     const r = await cluster.kubectl([
       "patch",
