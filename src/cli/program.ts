@@ -1,6 +1,7 @@
 // The command tree. Typed errors become exit codes here and only here; a user's mistake never shows a stack.
 import { Command, CommanderError } from "commander";
 import {
+  ConfigError,
   FileAccessError,
   ForbiddenError,
   InvalidInputError,
@@ -80,6 +81,10 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof ForbiddenError) {
     io.stderr(`voicectl: ${err.message}\n`);
     return EXIT.noPermission;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.config;
   }
   if (err instanceof UnavailableError) {
     io.stderr(`voicectl: ${err.message}\n`);

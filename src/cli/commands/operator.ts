@@ -96,7 +96,7 @@ GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or S
         throw new UsageError(`--workers expects a positive integer, got "${flags.workers}"`);
       const leaseMs = duration("--lease-duration", flags.leaseDuration);
       const listen = hostPort(flags.listen);
-      const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
+      const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }, io.env);
       const log = createLogger({ level, write: (line) => io.stderr(line + "\n") });
       // TEST-ONLY (src/operator/faults.ts): the end-to-end fault tests make the process die at a reconcile
       // boundary. Deliberately an environment variable, not a flag, so it is not in --help.

@@ -27,7 +27,7 @@ interface GlobalOptions {
   readonly output: Format;
 }
 
-const EXIT_CODES_HELP = `Exit codes: 0 done, 64 usage error (also: no such rollout, or an action the rollout's phase makes pointless), 65 invalid rollout file, 66 a file is missing or unreadable, 69 the Kubernetes API cannot be reached, 77 forbidden (RBAC or the admission policy refused).`;
+const EXIT_CODES_HELP = `Exit codes: 0 done, 64 usage error (also: no such rollout, or an action the rollout's phase makes pointless), 65 invalid rollout file, 66 a file is missing or unreadable, 69 the Kubernetes API cannot be reached, 77 forbidden (RBAC or the admission policy refused), 78 no kubeconfig found (or it names no usable cluster).`;
 
 function connect(g: GlobalOptions, io: CliIo): { client: RolloutClient; namespace: string } {
   const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }, io.env);
