@@ -1,14 +1,8 @@
 // `voicectl analyze`: one analysis of live traffic from Prometheus, printed like the gate, for engineers who
 // want to look before they roll. The same online analysis the operator runs, over one window.
 import type { Command } from "commander";
-import { PrometheusClient } from "../../adapters/prometheus/client.js";
-import { checkSources, PrometheusLookSource } from "../../adapters/prometheus/source.js";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
-import { analyzeLook, initialOnlineState } from "../../core/analysis/online.js";
 import { UsageError } from "../../core/errors.js";
-import { planJudge } from "../../core/judge/plan.js";
-import { buildReport, type GateReport } from "../../core/judge/report.js";
-import { parseDuration } from "../../core/rollout/plan.js";
+import type { GateReport } from "../../core/judge/report.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { ALL_HELP, renderGate, reportFormatOption, type GateFormat } from "./gate.js";
@@ -28,6 +22,24 @@ export interface AnalyzeOptions {
 }
 
 export async function runAnalyze(opts: AnalyzeOptions): Promise<GateReport> {
+  // Loaded when an analysis runs, not when the command tree is built (bench/startup).
+  const [
+    { PrometheusClient },
+    { checkSources, PrometheusLookSource },
+    { loadPolicy },
+    { analyzeLook, initialOnlineState },
+    { planJudge },
+    { buildReport },
+    { parseDuration },
+  ] = await Promise.all([
+    import("../../adapters/prometheus/client.js"),
+    import("../../adapters/prometheus/source.js"),
+    import("../../adapters/files/policy-file.js"),
+    import("../../core/analysis/online.js"),
+    import("../../core/judge/plan.js"),
+    import("../../core/judge/report.js"),
+    import("../../core/rollout/plan.js"),
+  ]);
   const windowMs = parseDuration(opts.window);
   if (windowMs === null || windowMs < 1000)
     throw new UsageError(`--window expects a duration such as 10m or 1h, got "${opts.window}"`);

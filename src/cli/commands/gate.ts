@@ -1,12 +1,7 @@
 // `voicectl gate`: baseline and candidate evaluation results in, decision and exit code out.
 import { Option, type Command } from "commander";
 import type { Progress } from "../../adapters/files/eval-reader.js";
-import { loadIndependent, loadPaired, loadSummary } from "../../adapters/files/gate-input.js";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
-import { judgeSamples } from "../../core/judge/judge.js";
-import { planJudge } from "../../core/judge/plan.js";
-import { buildReport, type GateReport } from "../../core/judge/report.js";
-import { judgeSummary } from "../../core/judge/summary.js";
+import type { GateReport } from "../../core/judge/report.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { renderJunit } from "../output/junit.js";
@@ -24,6 +19,23 @@ export interface GateOptions {
 
 /** The whole gate run, reading files and judging; the CLI only renders what this returns. */
 export async function runGate(opts: GateOptions): Promise<GateReport> {
+  // Loaded when a gate runs, not when the command tree is built: --help, --version and the other commands
+  // do not pay for zod, yaml and the readers (bench/startup).
+  const [
+    { loadIndependent, loadPaired, loadSummary },
+    { loadPolicy },
+    { judgeSamples },
+    { planJudge },
+    { buildReport },
+    { judgeSummary },
+  ] = await Promise.all([
+    import("../../adapters/files/gate-input.js"),
+    import("../../adapters/files/policy-file.js"),
+    import("../../core/judge/judge.js"),
+    import("../../core/judge/plan.js"),
+    import("../../core/judge/report.js"),
+    import("../../core/judge/summary.js"),
+  ]);
   const { policy } = await loadPolicy(opts.policy);
   const plan = planJudge(policy);
   const files = { baseline: opts.baseline, canary: opts.canary, progress: opts.progress };

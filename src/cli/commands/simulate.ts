@@ -1,11 +1,8 @@
 // `voicectl simulate`: a whole rollout of a simulated voice fleet in simulated time, through the same state
 // machine and online analysis the operator runs. No cluster; a two-hour rollout takes about a second.
 import { Option, type Command } from "commander";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
 import { UsageError } from "../../core/errors.js";
-import { createFleet } from "../../sim/fleet.js";
-import { runSimulation, type SimulationResult } from "../../sim/run.js";
-import { loadScenario } from "../../sim/scenario.js";
+import type { SimulationResult } from "../../sim/run.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { renderTimeline } from "../output/timeline.js";
@@ -21,6 +18,13 @@ export interface SimulateOptions {
 export async function runSimulate(
   opts: SimulateOptions,
 ): Promise<{ result: SimulationResult; seed: number }> {
+  // Loaded when a simulation runs, not when the command tree is built (bench/startup).
+  const [{ loadPolicy }, { createFleet }, { runSimulation }, { loadScenario }] = await Promise.all([
+    import("../../adapters/files/policy-file.js"),
+    import("../../sim/fleet.js"),
+    import("../../sim/run.js"),
+    import("../../sim/scenario.js"),
+  ]);
   const loaded = await loadScenario(opts.scenario);
   const policy = opts.policy ? (await loadPolicy(opts.policy)).policy : loaded.policy;
   const seed = opts.seed ?? loaded.scenario.spec.seed;
