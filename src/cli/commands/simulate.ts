@@ -1,12 +1,15 @@
 // `voicectl simulate`: a whole rollout of a simulated voice fleet in simulated time, through the same state
 // machine and online analysis the operator runs. No cluster; a two-hour rollout takes about a second.
+import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { UsageError } from "../../core/errors.js";
 import type { SimulationResult } from "../../sim/run.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { renderTimeline } from "../output/timeline.js";
+import { packageRoot } from "../package-root.js";
 
+/** The scenario `simulate` runs without one, relative to the package (not the working directory). */
 export const BUILT_IN_SCENARIO = "examples/scenarios/clone-drift.yaml";
 
 export interface SimulateOptions {
@@ -59,19 +62,28 @@ examples/scenarios/); without one, the built-in ${BUILT_IN_SCENARIO} runs.
 Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid scenario or
 policy, 66 a file is missing or unreadable.`,
     )
-    .argument("[scenario]", "SimulationScenario YAML file", BUILT_IN_SCENARIO)
+    .argument("[scenario]", "SimulationScenario YAML file (default: the built-in clone-drift scenario)")
     .option("-p, --policy <file>", "judge with this RolloutPolicy instead of the scenario's")
     .option("--seed <n>", "random seed (default: the scenario's)", parseSeed)
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action(async (scenario: string, opts: { policy?: string; seed?: number; output: "table" | "json" }) => {
-      const { result, seed } = await runSimulate({ scenario, policy: opts.policy, seed: opts.seed });
-      io.stdout(
-        opts.output === "json"
-          ? JSON.stringify({ ...result, seed }, null, 2) + "\n"
-          : renderTimeline(result, seed),
-      );
-      setExit(exitForDecision(result.decision));
-    });
+    .action(
+      async (
+        scenario: string | undefined,
+        opts: { policy?: string; seed?: number; output: "table" | "json" },
+      ) => {
+        const { result, seed } = await runSimulate({
+          scenario: scenario ?? join(packageRoot(), BUILT_IN_SCENARIO),
+          policy: opts.policy,
+          seed: opts.seed,
+        });
+        io.stdout(
+          opts.output === "json"
+            ? JSON.stringify({ ...result, seed }, null, 2) + "\n"
+            : renderTimeline(result, seed),
+        );
+        setExit(exitForDecision(result.decision));
+      },
+    );
 }
