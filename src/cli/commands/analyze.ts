@@ -84,13 +84,9 @@ export function registerAnalyze(program: Command, io: CliIo, setExit: (code: num
     .command("analyze")
     .summary("judge live canary traffic from Prometheus once, printed like the gate")
     .description(
-      `Read the last WINDOW of traffic of two versions from Prometheus (series as in docs/metrics.md, or the
-policy's sources) and judge the canary against the stable version slice by slice, with the same
-anytime-valid analysis the operator runs. A Prometheus that cannot be reached, or answers with errors or
-partial data, makes the affected metrics nodata: the decision is then pause, never promote.
+      `Read the last WINDOW of traffic of two versions from Prometheus (series as in docs/metrics.md, or the policy's sources) and judge the canary against the stable version slice by slice, with the same anytime-valid analysis the operator runs. A Prometheus that cannot be reached, or answers with errors or partial data, makes the affected metrics nodata: the decision is then pause, never promote.
 
-Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid policy,
-66 a file is missing or unreadable.`,
+Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid policy, 66 a file is missing or unreadable.`,
     )
     .requiredOption("-p, --policy <file>", "RolloutPolicy YAML file")
     .requiredOption("--prometheus <url>", "Prometheus base URL, e.g. http://127.0.0.1:9090")

@@ -69,17 +69,13 @@ export function registerFleetExporter(
     .command("fleet-exporter")
     .summary("serve a simulated voice fleet's metrics to Prometheus (stable and canary)")
     .description(
-      `Serve /metrics in the Prometheus text format for a simulated voice fleet that follows SCENARIO (a
-SimulationScenario YAML file), as the model servers of a stable and a canary version would export them
-(docs/metrics.md): histograms voice_ttfa_seconds, voice_speaker_similarity, voice_predicted_mos,
-voice_wer_ratio (and voice_real_time_factor), counters voice_requests_total{outcome}, voice_underruns_total,
-voice_silence_truncations_total, voice_generated_audio_seconds_total, per cell of the scenario's traffic.
+      `Serve /metrics in the Prometheus text format for a simulated voice fleet that follows SCENARIO (a SimulationScenario YAML file), as the model servers of a stable and a canary version would export them (docs/metrics.md): histograms voice_ttfa_seconds, voice_speaker_similarity, voice_predicted_mos, voice_wer_ratio (and voice_real_time_factor), counters voice_requests_total{outcome}, voice_underruns_total, voice_silence_truncations_total, voice_generated_audio_seconds_total, per cell of the scenario's traffic.
 
-Time runs --speed simulated seconds per second; the scenario's regressions and faults follow the simulated
-clock. Shift traffic while it runs:
+Time runs --speed simulated seconds per second; the scenario's regressions and faults follow the simulated clock. Shift traffic while it runs:
   curl -X POST -d '{"canaryWeight": 50}' http://127.0.0.1:PORT/control
 
 Listens on 127.0.0.1 only. Prints the metrics URL on stdout, then serves until interrupted.
+
 Exit codes: 0 stopped, 64 usage error (or the port is taken), 65 invalid scenario, 66 unreadable file.`,
     )
     .argument("<scenario>", "SimulationScenario YAML file")

@@ -89,13 +89,9 @@ export function registerGate(program: Command, io: CliIo, setExit: (code: number
     .description(
       `Compare baseline and candidate evaluation results slice by slice against a RolloutPolicy and decide.
 
-Each file is CSV or JSON Lines (by extension), one row per evaluated utterance or request: label columns
-(the policy's sliceBy labels) and numeric metric columns; an empty cell is a missing value. With --pair-by,
-rows of the two files with the same value in that column are compared as paired differences. With
---summary, each file holds one aggregated row per slice (and an optional n column).
+Each file is CSV or JSON Lines (by extension), one row per evaluated utterance or request: label columns (the policy's sliceBy labels) and numeric metric columns; an empty cell is a missing value. With --pair-by, rows of the two files with the same value in that column are compared as paired differences. With --summary, each file holds one aggregated row per slice (and an optional n column).
 
-Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or policy,
-66 a file is missing or unreadable.`,
+Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or policy, 66 a file is missing or unreadable.`,
     )
     .requiredOption("-p, --policy <file>", "RolloutPolicy YAML file")
     .requiredOption("-b, --baseline <file>", "evaluation results of the baseline (stable) model")

@@ -47,14 +47,9 @@ export function registerOperator(program: Command, io: CliIo, setExit: (code: nu
     .command("operator")
     .summary("run the operator that walks VoiceRollouts through their steps")
     .description(
-      `Watch VoiceRollouts, their RolloutPolicies, Deployments, HTTPRoutes and VoiceRolloutCommands, and walk
-each rollout through its steps: scale the canary, shift HTTPRoute weights once its replicas are ready,
-judge each analysis step from Prometheus slice by slice, roll back on a critical regression, pause on
-anything else, and apply approvals, aborts, promotions and retries exactly once.
+      `Watch VoiceRollouts, their RolloutPolicies, Deployments, HTTPRoutes and VoiceRolloutCommands, and walk each rollout through its steps: scale the canary, shift HTTPRoute weights once its replicas are ready, judge each analysis step from Prometheus slice by slice, roll back on a critical regression, pause on anything else, and apply approvals, aborts, promotions and retries exactly once.
 
-Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the
-default) several replicas can run: one reconciles, the others stand by. Logs are JSON lines on stderr;
-GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
+Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the default) several replicas can run: one reconciles, the others stand by. Logs are JSON lines on stderr; GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
     )
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
     .option("--context <name>", "kubeconfig context to use")

@@ -55,12 +55,9 @@ export function registerSimulate(program: Command, io: CliIo, setExit: (code: nu
     .command("simulate")
     .summary("run a whole rollout against a simulated voice fleet, no cluster needed")
     .description(
-      `Run a rollout plan against a simulated voice fleet in simulated time, through the same state machine
-and online analysis the operator uses. SCENARIO is a SimulationScenario YAML file (see
-examples/scenarios/); without one, the built-in ${BUILT_IN_SCENARIO} runs.
+      `Run a rollout plan against a simulated voice fleet in simulated time, through the same state machine and online analysis the operator uses. SCENARIO is a SimulationScenario YAML file (see examples/scenarios/); without one, the built-in ${BUILT_IN_SCENARIO} (shipped with voicectl) runs.
 
-Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid scenario or
-policy, 66 a file is missing or unreadable.`,
+Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid scenario or policy, 66 a file is missing or unreadable.`,
     )
     .argument("[scenario]", "SimulationScenario YAML file (default: the built-in clone-drift scenario)")
     .option("-p, --policy <file>", "judge with this RolloutPolicy instead of the scenario's")
