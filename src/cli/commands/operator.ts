@@ -72,21 +72,6 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
     )
     .option("--log-level <level>", `one of ${LEVELS.join(", ")}`, "info")
     .action(async (flags: OperatorFlags) => {
-      // The operator, client-node (~0.5 s to import) and prom-client are loaded only when the operator runs,
-      // not when the command tree is built for every other command (bench/startup).
-      const [
-        { loadKubeConfig },
-        { parseDuration },
-        { FAULT_ENV, FaultSpecError, parseFaultSpec },
-        { createLogger },
-        { startOperator },
-      ] = await Promise.all([
-        import("../../adapters/kubernetes/config.js"),
-        import("../../core/rollout/plan.js"),
-        import("../../operator/faults.js"),
-        import("../../operator/log.js"),
-        import("../../operator/run.js"),
-      ]);
       const level = flags.logLevel as Level;
       if (!LEVELS.includes(level))
         throw new UsageError(`--log-level expects one of ${LEVELS.join(", ")}, got "${flags.logLevel}"`);
@@ -100,6 +85,22 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
       const workers = Number(flags.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new UsageError(`--workers expects a positive integer, got "${flags.workers}"`);
+      // The operator, client-node (~0.5 s to import) and prom-client are loaded only when the operator runs,
+      // not when the command tree is built for every other command (bench/startup); the flags above are
+      // checked before that wait.
+      const [
+        { loadKubeConfig },
+        { parseDuration },
+        { FAULT_ENV, FaultSpecError, parseFaultSpec },
+        { createLogger },
+        { startOperator },
+      ] = await Promise.all([
+        import("../../adapters/kubernetes/config.js"),
+        import("../../core/rollout/plan.js"),
+        import("../../operator/faults.js"),
+        import("../../operator/log.js"),
+        import("../../operator/run.js"),
+      ]);
       const leaseMs = duration(parseDuration, "--lease-duration", flags.leaseDuration);
       const listen = hostPort(flags.listen);
       const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }, io.env);
