@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { policyJsonSchema } from "../src/cli/commands/policy.js";
+import { policyJsonSchema } from "../src/cli/commands/policy/json-schema.js";
 
 const out = join(dirname(fileURLToPath(import.meta.url)), "../../schemas/rolloutpolicy.schema.json");
 writeFileSync(out, JSON.stringify(policyJsonSchema(), null, 2) + "\n");

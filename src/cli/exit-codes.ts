@@ -11,6 +11,7 @@ export const EXIT = {
   unavailable: 69, // EX_UNAVAILABLE: a service (the Kubernetes API) cannot be reached or is failing
   internal: 70, // EX_SOFTWARE: a bug in voicectl
   noPermission: 77, // EX_NOPERM: the cluster refused the user (RBAC, an admission policy)
+  config: 78, // EX_CONFIG: no kubeconfig found, or one that names no usable cluster
 } as const;
 
 export function exitForDecision(d: Decision): number {

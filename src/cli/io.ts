@@ -5,6 +5,9 @@ export interface CliIo {
   /** Colour and progress go to terminals only. */
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  /** A terminal's width, to which help is wrapped; undefined (80 columns) when not a terminal. */
+  readonly stdoutColumns?: number | undefined;
+  readonly stderrColumns?: number | undefined;
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -14,6 +17,8 @@ export function processIo(): CliIo {
     stderr: (t) => void process.stderr.write(t),
     stdoutIsTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
+    stdoutColumns: process.stdout.isTTY ? process.stdout.columns : undefined,
+    stderrColumns: process.stderr.isTTY ? process.stderr.columns : undefined,
     env: process.env,
   };
 }

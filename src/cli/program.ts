@@ -1,6 +1,7 @@
 // The command tree. Typed errors become exit codes here and only here; a user's mistake never shows a stack.
 import { Command, CommanderError } from "commander";
 import {
+  ConfigError,
   FileAccessError,
   ForbiddenError,
   InvalidInputError,
@@ -20,12 +21,20 @@ import type { CliIo } from "./io.js";
 export const VERSION = "0.1.0";
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  // Help is wrapped by commander to the terminal's width (80 columns when not a terminal), so descriptions
+  // are plain paragraphs without line breaks of their own.
+  const output = {
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    getOutHelpWidth: () => io.stdoutColumns ?? 80,
+    getErrHelpWidth: () => io.stderrColumns ?? 80,
+  };
   const program = new Command("voicectl")
     .description(
       "Release voice models (TTS, voice cloning, ASR, music) without breaking the people who depend on them.",
     )
     .version(VERSION, "--version", "print the version")
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .configureOutput(output)
     .showHelpAfterError("(see --help)")
     .exitOverride();
   registerGate(program, io, setExit);
@@ -37,11 +46,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   registerOperator(program, io, setExit);
   for (const c of program.commands) {
     c.exitOverride();
-    c.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    c.configureOutput(output);
     c.showHelpAfterError("(see --help)");
     for (const sub of c.commands) {
       sub.exitOverride();
-      sub.configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+      sub.configureOutput(output);
       sub.showHelpAfterError("(see --help)");
     }
   }
@@ -80,6 +89,10 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof ForbiddenError) {
     io.stderr(`voicectl: ${err.message}\n`);
     return EXIT.noPermission;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.config;
   }
   if (err instanceof UnavailableError) {
     io.stderr(`voicectl: ${err.message}\n`);

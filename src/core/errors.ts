@@ -67,3 +67,11 @@ export class ForbiddenError extends Error {
 export class UnavailableError extends Error {
   override readonly name = "UnavailableError";
 }
+
+/**
+ * Nothing says where the cluster is or how to reach it (no kubeconfig anywhere and not inside a cluster, or a
+ * kubeconfig without a usable current context): exit 78, EX_CONFIG.
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}

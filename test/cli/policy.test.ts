@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { policyJsonSchema } from "../../src/cli/commands/policy.js";
+import { policyJsonSchema } from "../../src/cli/commands/policy/json-schema.js";
 import { cli, scratch } from "../support/cli.js";
 
 const VALID = readFileSync("policies/voice-studio.yaml", "utf8");

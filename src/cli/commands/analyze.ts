@@ -1,14 +1,8 @@
 // `voicectl analyze`: one analysis of live traffic from Prometheus, printed like the gate, for engineers who
 // want to look before they roll. The same online analysis the operator runs, over one window.
 import type { Command } from "commander";
-import { PrometheusClient } from "../../adapters/prometheus/client.js";
-import { checkSources, PrometheusLookSource } from "../../adapters/prometheus/source.js";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
-import { analyzeLook, initialOnlineState } from "../../core/analysis/online.js";
 import { UsageError } from "../../core/errors.js";
-import { planJudge } from "../../core/judge/plan.js";
-import { buildReport, type GateReport } from "../../core/judge/report.js";
-import { parseDuration } from "../../core/rollout/plan.js";
+import type { GateReport } from "../../core/judge/report.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { ALL_HELP, renderGate, reportFormatOption, type GateFormat } from "./gate.js";
@@ -28,6 +22,24 @@ export interface AnalyzeOptions {
 }
 
 export async function runAnalyze(opts: AnalyzeOptions): Promise<GateReport> {
+  // Loaded when an analysis runs, not when the command tree is built (bench/startup).
+  const [
+    { PrometheusClient },
+    { checkSources, PrometheusLookSource },
+    { loadPolicy },
+    { analyzeLook, initialOnlineState },
+    { planJudge },
+    { buildReport },
+    { parseDuration },
+  ] = await Promise.all([
+    import("../../adapters/prometheus/client.js"),
+    import("../../adapters/prometheus/source.js"),
+    import("../../adapters/files/policy-file.js"),
+    import("../../core/analysis/online.js"),
+    import("../../core/judge/plan.js"),
+    import("../../core/judge/report.js"),
+    import("../../core/rollout/plan.js"),
+  ]);
   const windowMs = parseDuration(opts.window);
   if (windowMs === null || windowMs < 1000)
     throw new UsageError(`--window expects a duration such as 10m or 1h, got "${opts.window}"`);
@@ -72,13 +84,9 @@ export function registerAnalyze(program: Command, io: CliIo, setExit: (code: num
     .command("analyze")
     .summary("judge live canary traffic from Prometheus once, printed like the gate")
     .description(
-      `Read the last WINDOW of traffic of two versions from Prometheus (series as in docs/metrics.md, or the
-policy's sources) and judge the canary against the stable version slice by slice, with the same
-anytime-valid analysis the operator runs. A Prometheus that cannot be reached, or answers with errors or
-partial data, makes the affected metrics nodata: the decision is then pause, never promote.
+      `Read the last WINDOW of traffic of two versions from Prometheus (series as in docs/metrics.md, or the policy's sources) and judge the canary against the stable version slice by slice, with the same anytime-valid analysis the operator runs. A Prometheus that cannot be reached, or answers with errors or partial data, makes the affected metrics nodata: the decision is then pause, never promote.
 
-Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid policy,
-66 a file is missing or unreadable.`,
+Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid policy, 66 a file is missing or unreadable.`,
     )
     .requiredOption("-p, --policy <file>", "RolloutPolicy YAML file")
     .requiredOption("--prometheus <url>", "Prometheus base URL, e.g. http://127.0.0.1:9090")

@@ -1,12 +1,7 @@
 // `voicectl gate`: baseline and candidate evaluation results in, decision and exit code out.
 import { Option, type Command } from "commander";
 import type { Progress } from "../../adapters/files/eval-reader.js";
-import { loadIndependent, loadPaired, loadSummary } from "../../adapters/files/gate-input.js";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
-import { judgeSamples } from "../../core/judge/judge.js";
-import { planJudge } from "../../core/judge/plan.js";
-import { buildReport, type GateReport } from "../../core/judge/report.js";
-import { judgeSummary } from "../../core/judge/summary.js";
+import type { GateReport } from "../../core/judge/report.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { renderJunit } from "../output/junit.js";
@@ -24,6 +19,23 @@ export interface GateOptions {
 
 /** The whole gate run, reading files and judging; the CLI only renders what this returns. */
 export async function runGate(opts: GateOptions): Promise<GateReport> {
+  // Loaded when a gate runs, not when the command tree is built: --help, --version and the other commands
+  // do not pay for zod, yaml and the readers (bench/startup).
+  const [
+    { loadIndependent, loadPaired, loadSummary },
+    { loadPolicy },
+    { judgeSamples },
+    { planJudge },
+    { buildReport },
+    { judgeSummary },
+  ] = await Promise.all([
+    import("../../adapters/files/gate-input.js"),
+    import("../../adapters/files/policy-file.js"),
+    import("../../core/judge/judge.js"),
+    import("../../core/judge/plan.js"),
+    import("../../core/judge/report.js"),
+    import("../../core/judge/summary.js"),
+  ]);
   const { policy } = await loadPolicy(opts.policy);
   const plan = planJudge(policy);
   const files = { baseline: opts.baseline, canary: opts.canary, progress: opts.progress };
@@ -77,13 +89,9 @@ export function registerGate(program: Command, io: CliIo, setExit: (code: number
     .description(
       `Compare baseline and candidate evaluation results slice by slice against a RolloutPolicy and decide.
 
-Each file is CSV or JSON Lines (by extension), one row per evaluated utterance or request: label columns
-(the policy's sliceBy labels) and numeric metric columns; an empty cell is a missing value. With --pair-by,
-rows of the two files with the same value in that column are compared as paired differences. With
---summary, each file holds one aggregated row per slice (and an optional n column).
+Each file is CSV or JSON Lines (by extension), one row per evaluated utterance or request: label columns (the policy's sliceBy labels) and numeric metric columns; an empty cell is a missing value. With --pair-by, rows of the two files with the same value in that column are compared as paired differences. With --summary, each file holds one aggregated row per slice (and an optional n column).
 
-Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or policy,
-66 a file is missing or unreadable.`,
+Exit codes: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid data or policy, 66 a file is missing or unreadable.`,
     )
     .requiredOption("-p, --policy <file>", "RolloutPolicy YAML file")
     .requiredOption("-b, --baseline <file>", "evaluation results of the baseline (stable) model")

@@ -2,12 +2,8 @@
 // parses flags, loads the kubeconfig (in-cluster when none is given) and hands over to the operator's
 // composition root; it runs until SIGTERM or SIGINT, or until this replica loses the leader Lease.
 import type { Command } from "commander";
-import { loadKubeConfig } from "../../adapters/kubernetes/config.js";
 import { UsageError } from "../../core/errors.js";
-import { parseDuration } from "../../core/rollout/plan.js";
-import { FAULT_ENV, FaultSpecError, parseFaultSpec } from "../../operator/faults.js";
-import { createLogger, type Level } from "../../operator/log.js";
-import { startOperator } from "../../operator/run.js";
+import type { Level } from "../../operator/log.js";
 import type { CliIo } from "../io.js";
 
 interface OperatorFlags {
@@ -31,7 +27,7 @@ const STOP_DEADLINE_MS = 10_000;
 
 const LEVELS: readonly Level[] = ["debug", "info", "warn", "error"];
 
-function duration(flag: string, text: string): number {
+function duration(parseDuration: (text: string) => number | null, flag: string, text: string): number {
   const ms = parseDuration(text);
   if (ms === null || ms <= 0)
     throw new UsageError(`${flag} expects a duration such as 15s or 5m, got "${text}"`);
@@ -51,14 +47,9 @@ export function registerOperator(program: Command, io: CliIo, setExit: (code: nu
     .command("operator")
     .summary("run the operator that walks VoiceRollouts through their steps")
     .description(
-      `Watch VoiceRollouts, their RolloutPolicies, Deployments, HTTPRoutes and VoiceRolloutCommands, and walk
-each rollout through its steps: scale the canary, shift HTTPRoute weights once its replicas are ready,
-judge each analysis step from Prometheus slice by slice, roll back on a critical regression, pause on
-anything else, and apply approvals, aborts, promotions and retries exactly once.
+      `Watch VoiceRollouts, their RolloutPolicies, Deployments, HTTPRoutes and VoiceRolloutCommands, and walk each rollout through its steps: scale the canary, shift HTTPRoute weights once its replicas are ready, judge each analysis step from Prometheus slice by slice, roll back on a critical regression, pause on anything else, and apply approvals, aborts, promotions and retries exactly once.
 
-Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the
-default) several replicas can run: one reconciles, the others stand by. Logs are JSON lines on stderr;
-GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
+Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the default) several replicas can run: one reconciles, the others stand by. Logs are JSON lines on stderr; GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
     )
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
     .option("--context <name>", "kubeconfig context to use")
@@ -94,9 +85,25 @@ GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or S
       const workers = Number(flags.workers);
       if (!Number.isInteger(workers) || workers < 1)
         throw new UsageError(`--workers expects a positive integer, got "${flags.workers}"`);
-      const leaseMs = duration("--lease-duration", flags.leaseDuration);
+      // The operator, client-node (~0.5 s to import) and prom-client are loaded only when the operator runs,
+      // not when the command tree is built for every other command (bench/startup); the flags above are
+      // checked before that wait.
+      const [
+        { loadKubeConfig },
+        { parseDuration },
+        { FAULT_ENV, FaultSpecError, parseFaultSpec },
+        { createLogger },
+        { startOperator },
+      ] = await Promise.all([
+        import("../../adapters/kubernetes/config.js"),
+        import("../../core/rollout/plan.js"),
+        import("../../operator/faults.js"),
+        import("../../operator/log.js"),
+        import("../../operator/run.js"),
+      ]);
+      const leaseMs = duration(parseDuration, "--lease-duration", flags.leaseDuration);
       const listen = hostPort(flags.listen);
-      const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context });
+      const kubeConfig = loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context }, io.env);
       const log = createLogger({ level, write: (line) => io.stderr(line + "\n") });
       // TEST-ONLY (src/operator/faults.ts): the end-to-end fault tests make the process die at a reconcile
       // boundary. Deliberately an environment variable, not a flag, so it is not in --help.
@@ -126,8 +133,8 @@ GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or S
               retryPeriodMs: Math.max(200, Math.floor(leaseMs / 5)),
             }
           : false,
-        resyncMs: duration("--resync", flags.resync),
-        pollMs: duration("--poll", flags.poll),
+        resyncMs: duration(parseDuration, "--resync", flags.resync),
+        pollMs: duration(parseDuration, "--poll", flags.poll),
         log,
         faultSpec,
       });

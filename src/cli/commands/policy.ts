@@ -1,20 +1,8 @@
 // `voicectl policy validate|schema`: check policy files before they reach CI or a cluster.
 import { Option, type Command } from "commander";
-import { z } from "zod";
-import { validatePolicyFiles } from "../../adapters/files/policy-file.js";
 import { formatProblem } from "../../core/errors.js";
-import { policySchema } from "../../core/policy/schema.js";
 import { EXIT } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
-
-/** The JSON Schema editors use for policy files, generated from the one zod schema. */
-export function policyJsonSchema(): Record<string, unknown> {
-  return {
-    ...z.toJSONSchema(policySchema, { io: "input", unrepresentable: "any" }),
-    $id: "https://voicectl.dev/schemas/rolloutpolicy.schema.json",
-    title: "voicectl RolloutPolicy",
-  };
-}
 
 export function registerPolicy(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const policy = program.command("policy").summary("check and describe RolloutPolicy files");
@@ -28,6 +16,8 @@ export function registerPolicy(program: Command, io: CliIo, setExit: (code: numb
     .argument("<file...>", "policy YAML files (a file may hold several documents separated by ---)")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (files: string[], opts: { output: "text" | "json" }) => {
+      // Loaded when used, not when the command tree is built (bench/startup).
+      const { validatePolicyFiles } = await import("../../adapters/files/policy-file.js");
       const { valid, problems, missing } = await validatePolicyFiles(files);
       if (opts.output === "json") {
         io.stdout(
@@ -57,7 +47,8 @@ export function registerPolicy(program: Command, io: CliIo, setExit: (code: numb
   policy
     .command("schema")
     .summary("print the JSON Schema of RolloutPolicy files (for editors)")
-    .action(() => {
+    .action(async () => {
+      const { policyJsonSchema } = await import("./policy/json-schema.js");
       io.stdout(JSON.stringify(policyJsonSchema(), null, 2) + "\n");
     });
 }

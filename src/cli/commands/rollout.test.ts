@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { VoiceRollout, VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
 import { run } from "../program.js";
-import { formatData, pointlessAction } from "./rollout.js";
+import { formatData, pointlessAction } from "./rollout/actions.js";
 
 async function cli(...argv: string[]) {
   let stdout = "";

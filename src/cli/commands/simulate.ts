@@ -1,15 +1,15 @@
 // `voicectl simulate`: a whole rollout of a simulated voice fleet in simulated time, through the same state
 // machine and online analysis the operator runs. No cluster; a two-hour rollout takes about a second.
+import { join } from "node:path";
 import { Option, type Command } from "commander";
-import { loadPolicy } from "../../adapters/files/policy-file.js";
 import { UsageError } from "../../core/errors.js";
-import { createFleet } from "../../sim/fleet.js";
-import { runSimulation, type SimulationResult } from "../../sim/run.js";
-import { loadScenario } from "../../sim/scenario.js";
+import type { SimulationResult } from "../../sim/run.js";
 import { exitForDecision } from "../exit-codes.js";
 import type { CliIo } from "../io.js";
 import { renderTimeline } from "../output/timeline.js";
+import { packageRoot } from "../package-root.js";
 
+/** The scenario `simulate` runs without one, relative to the package (not the working directory). */
 export const BUILT_IN_SCENARIO = "examples/scenarios/clone-drift.yaml";
 
 export interface SimulateOptions {
@@ -21,6 +21,13 @@ export interface SimulateOptions {
 export async function runSimulate(
   opts: SimulateOptions,
 ): Promise<{ result: SimulationResult; seed: number }> {
+  // Loaded when a simulation runs, not when the command tree is built (bench/startup).
+  const [{ loadPolicy }, { createFleet }, { runSimulation }, { loadScenario }] = await Promise.all([
+    import("../../adapters/files/policy-file.js"),
+    import("../../sim/fleet.js"),
+    import("../../sim/run.js"),
+    import("../../sim/scenario.js"),
+  ]);
   const loaded = await loadScenario(opts.scenario);
   const policy = opts.policy ? (await loadPolicy(opts.policy)).policy : loaded.policy;
   const seed = opts.seed ?? loaded.scenario.spec.seed;
@@ -48,26 +55,32 @@ export function registerSimulate(program: Command, io: CliIo, setExit: (code: nu
     .command("simulate")
     .summary("run a whole rollout against a simulated voice fleet, no cluster needed")
     .description(
-      `Run a rollout plan against a simulated voice fleet in simulated time, through the same state machine
-and online analysis the operator uses. SCENARIO is a SimulationScenario YAML file (see
-examples/scenarios/); without one, the built-in ${BUILT_IN_SCENARIO} runs.
+      `Run a rollout plan against a simulated voice fleet in simulated time, through the same state machine and online analysis the operator uses. SCENARIO is a SimulationScenario YAML file (see examples/scenarios/); without one, the built-in ${BUILT_IN_SCENARIO} (shipped with voicectl) runs.
 
-Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid scenario or
-policy, 66 a file is missing or unreadable.`,
+Exit codes as the gate's: 0 promote, 1 rollback, 2 pause, 64 usage error, 65 invalid scenario or policy, 66 a file is missing or unreadable.`,
     )
-    .argument("[scenario]", "SimulationScenario YAML file", BUILT_IN_SCENARIO)
+    .argument("[scenario]", "SimulationScenario YAML file (default: the built-in clone-drift scenario)")
     .option("-p, --policy <file>", "judge with this RolloutPolicy instead of the scenario's")
     .option("--seed <n>", "random seed (default: the scenario's)", parseSeed)
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
     )
-    .action(async (scenario: string, opts: { policy?: string; seed?: number; output: "table" | "json" }) => {
-      const { result, seed } = await runSimulate({ scenario, policy: opts.policy, seed: opts.seed });
-      io.stdout(
-        opts.output === "json"
-          ? JSON.stringify({ ...result, seed }, null, 2) + "\n"
-          : renderTimeline(result, seed),
-      );
-      setExit(exitForDecision(result.decision));
-    });
+    .action(
+      async (
+        scenario: string | undefined,
+        opts: { policy?: string; seed?: number; output: "table" | "json" },
+      ) => {
+        const { result, seed } = await runSimulate({
+          scenario: scenario ?? join(packageRoot(), BUILT_IN_SCENARIO),
+          policy: opts.policy,
+          seed: opts.seed,
+        });
+        io.stdout(
+          opts.output === "json"
+            ? JSON.stringify({ ...result, seed }, null, 2) + "\n"
+            : renderTimeline(result, seed),
+        );
+        setExit(exitForDecision(result.decision));
+      },
+    );
 }
