@@ -15,8 +15,15 @@ import {
 import { describeStep, type Step } from "../core/rollout/plan.js";
 import { sliceKey, type Decision, type Finding, type Verdict } from "../core/types.js";
 
+/** Requests per arm. */
+export interface RequestCount {
+  readonly baseline: number;
+  readonly canary: number;
+}
+
 export interface LookSource {
-  look(fromMs: number, toMs: number, canaryWeight: number): Look;
+  /** A look; `requests` when the source knows how many requests it served (the simulated fleet does). */
+  look(fromMs: number, toMs: number, canaryWeight: number): Look & { readonly requests?: RequestCount };
 }
 
 /** What judges each look. Online analysis by default; the decision-quality benchmark plugs in others. */
@@ -63,8 +70,8 @@ export interface TimelineEntry {
   readonly stepIndex: number;
   readonly phase: RolloutStatus["phase"];
   readonly weight: number;
-  /** Requests served so far, per arm. */
-  readonly samples: { readonly baseline: number; readonly canary: number };
+  /** Requests served so far, per arm: each request once, whatever number of metrics it carries. */
+  readonly samples: RequestCount;
   readonly decision: Decision | null;
   /** How many findings pass, of all, at this look. */
   readonly findings: { readonly pass: number; readonly total: number };
@@ -94,19 +101,25 @@ export function decisionOf(phase: RolloutStatus["phase"]): Decision {
   return "pause";
 }
 
-/** Requests in a look per arm: a cell's largest metric count (every request carries some metric). */
-function requestsIn(look: Look): { baseline: number; canary: number } {
-  const total = { baseline: 0, canary: 0 };
+/**
+ * Requests in a look per arm, for a source that does not say: the largest count of any one metric over all
+ * cells. Each metric counts each request at most once, but metrics are reported over different groupings
+ * of cells (a metric sliced by voice, another by language), so counts of different metrics in different cells
+ * are the same requests again and must not be added up. A metric scored on a fraction of requests counts
+ * fewer; the largest count is the best lower bound.
+ */
+export function requestsIn(look: Look): RequestCount {
+  const perMetric = { baseline: new Map<string, number>(), canary: new Map<string, number>() };
   for (const cell of look.cells) {
-    let n = 0;
-    for (const b of Object.values(cell.metrics)) {
+    const sums = perMetric[cell.arm];
+    for (const [name, b] of Object.entries(cell.metrics)) {
       const count =
         b.kind === "moments" ? b.count : b.kind === "rate" ? b.requests : (b.buckets.at(-1)?.count ?? 0);
-      n = Math.max(n, count);
+      sums.set(name, (sums.get(name) ?? 0) + count);
     }
-    total[cell.arm] += n;
   }
-  return total;
+  const largest = (sums: Map<string, number>) => Math.max(0, ...sums.values());
+  return { baseline: largest(perMetric.baseline), canary: largest(perMetric.canary) };
 }
 
 /**
@@ -128,7 +141,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
     if (now > 0) {
       // The samples of the interval that just ended, at the weight that was in force during it.
       const look = input.fleet.look(now - intervalMs, now, status.canaryWeight);
-      const added = requestsIn(look);
+      const added = look.requests ?? requestsIn(look);
       requests.baseline += added.baseline;
       requests.canary += added.canary;
       const r = analyzer.look(look);
