@@ -80,6 +80,13 @@ export interface TimelineEntry {
   readonly message: string;
 }
 
+/**
+ * A finding reported with a decision. `cause` tells the findings that made the decision (critical fails for a
+ * rollback; for a pause, the fails that stopped an analysis step, or everything still open when a step ran
+ * out of time) from the others that had not passed yet, listed after them for a pause.
+ */
+export type Reason = Finding & { readonly cause: boolean };
+
 export interface SimulationResult {
   readonly scenario: string;
   readonly policy: string;
@@ -89,7 +96,8 @@ export interface SimulationResult {
   /** Simulated time at which the rollout ended (or the simulation stopped). */
   readonly endedAt: number;
   readonly looks: number;
-  readonly reasons: readonly Finding[];
+  /** The causes first (`cause: true`), then, for a pause, the other findings that did not pass. */
+  readonly reasons: readonly Reason[];
   readonly findings: readonly Finding[];
   readonly timeline: readonly TimelineEntry[];
 }
@@ -120,6 +128,34 @@ export function requestsIn(look: Look): RequestCount {
   }
   const largest = (sums: Map<string, number>) => Math.max(0, ...sums.values());
   return { baseline: largest(perMetric.baseline), canary: largest(perMetric.canary) };
+}
+
+/**
+ * The findings behind the outcome, causes first. A rollback lists its critical failures. A pause lists every
+ * finding that did not pass, as it always has, but leads with those that paused it: the machine pauses an
+ * analysis step at once on a failure (findings still inconclusive then are only open, not causes), and
+ * pauses a step that ran out of time on everything still unsettled or missing. A pause for approval (a
+ * plan step) has no finding as its cause.
+ */
+export function reasonsFor(
+  decision: Decision,
+  status: RolloutStatus,
+  findings: readonly Finding[],
+): Reason[] {
+  if (decision === "promote") return [];
+  if (decision === "rollback")
+    return findings
+      .filter((f) => f.critical && f.verdict === "fail")
+      .sort(compareFindings)
+      .map((f) => ({ ...f, cause: true }));
+  const open = findings.filter((f) => f.verdict !== "pass").sort(compareFindings);
+  const forApproval = status.phase === "Paused" && status.pause?.kind === "approval";
+  const failed = open.some((f) => f.verdict === "fail");
+  const isCause = (f: Finding) => !forApproval && (!failed || f.verdict === "fail");
+  return [
+    ...open.filter(isCause).map((f) => ({ ...f, cause: true })),
+    ...open.filter((f) => !isCause(f)).map((f) => ({ ...f, cause: false })),
+  ];
 }
 
 /**
@@ -187,15 +223,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
       const message = stopped
         ? status.message
         : `the simulation ran out of time (${now / 60_000} min) at ${timeline.at(-1)!.step}`;
-      // The findings behind the outcome: critical failures for a rollback, everything unsettled for a pause.
-      const reasons =
-        decision === "promote"
-          ? []
-          : findings
-              .filter((f) =>
-                decision === "rollback" ? f.critical && f.verdict === "fail" : f.verdict !== "pass",
-              )
-              .sort(compareFindings);
+      const reasons = reasonsFor(decision, status, findings);
       return {
         scenario: input.name,
         policy: policy.metadata.name,
