@@ -29,8 +29,15 @@ function toLua(value: unknown): string {
     if (!Number.isFinite(value)) throw new Error(`not a JSON number: ${value}`);
     return String(value);
   }
-  if (typeof value === "string")
-    return `"${value.replace(/[\\"\u0000-\u001f]/g, (c) => `\\${c.charCodeAt(0).toString().padStart(3, "0")}`)}"`;
+  if (typeof value === "string") {
+    // Lua 5.1 escapes a byte as \ddd (decimal); quotes, backslashes and control characters are escaped.
+    const escaped = [...value]
+      .map((c) =>
+        c === '"' || c === "\\" || c.charCodeAt(0) < 32 ? `\\${String(c.charCodeAt(0)).padStart(3, "0")}` : c,
+      )
+      .join("");
+    return `"${escaped}"`;
+  }
   if (Array.isArray(value)) return `{${value.map(toLua).join(", ")}}`;
   const entries = Object.entries(value as Record<string, unknown>).filter(
     ([, v]) => v !== null && v !== undefined,
@@ -219,12 +226,12 @@ describe("the Argo CD health check for VoiceRollout, run by Lua 5.1", () => {
       rollout: REF.name,
       action: "abort",
       user: "ana@example.com",
-      reason: "customer complaints",
+      reason: `customers say "too robotic"`,
     });
     const r = await s.runUntil(phase("RolledBack"));
     expect(health(r)).toEqual({
       status: "Degraded",
-      message: "RolledBack: aborted by ana@example.com: customer complaints",
+      message: `RolledBack: aborted by ana@example.com: customers say "too robotic"`,
     });
   });
 
