@@ -255,6 +255,24 @@ describe("Workloads", () => {
       return d && d.readyReplicas === 1 ? d : undefined;
     });
     expect(canary.replicas).toBe(1);
+    // The replicas are recorded as the operator's, the field GitOps tools are told to leave to it.
+    const scaled = JSON.parse(
+      await cluster.kubectlOk([
+        "get",
+        "deployment",
+        "tts-v42",
+        "-n",
+        NS,
+        "-o",
+        "json",
+        "--show-managed-fields",
+      ]),
+    ) as { metadata: { managedFields: { manager: string; subresource?: string; fieldsV1: unknown }[] } };
+    expect(
+      scaled.metadata.managedFields.find(
+        (m) => m.manager === "voicectl-operator" && m.subresource === "scale",
+      )?.fieldsV1,
+    ).toEqual({ "f:spec": { "f:replicas": {} } });
     const pods = await getJson<{ items: { spec: { nodeName?: string } }[] }>(
       "pods",
       "-n",
