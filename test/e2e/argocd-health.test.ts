@@ -245,18 +245,27 @@ describe("the Argo CD health check for VoiceRollout, run by Lua 5.1", () => {
     expect(h.message).toMatch(/^Failed: the canary Deployment tts-v42 does not exist/);
   });
 
-  it("promoted is Healthy; a spec change it has not acted on yet is Progressing again", async () => {
-    const r = await scene([{ setWeight: 10 }, ANALYSE, { setWeight: 50 }, ANALYSE]).runUntil(
-      phase("Promoted"),
-    );
+  it("promoted is Healthy; a spec change is Progressing until the operator has acted on it", async () => {
+    const s = scene([{ setWeight: 10 }, ANALYSE, { setWeight: 50 }, ANALYSE]);
+    const r = await s.runUntil(phase("Promoted"));
     expect(health(r)).toEqual({ status: "Healthy", message: r.status!.message });
     const generation = r.metadata.generation!;
     expect(r.status!.observedGeneration).toBe(generation);
-    const edited = { ...r, metadata: { ...r.metadata, generation: generation + 1 } };
+    // Someone edits the spec (a new generation) of the finished rollout.
+    const edited = s.ports.rollouts.put({
+      ...r,
+      metadata: { ...r.metadata, generation: undefined },
+      spec: { ...r.spec, analysis: { interval: "2m" } },
+    });
+    expect(edited.metadata.generation).toBe(generation + 1);
     expect(health(edited)).toEqual({
       status: "Progressing",
       message: `Waiting for the voicectl operator to act on generation ${generation + 1}`,
     });
+    // The next pass records that it saw it, and the rollout is Healthy again: not stuck in Progressing.
+    await reconcile(REF, s.ports);
+    expect(s.rollout().status!.observedGeneration).toBe(generation + 1);
+    expect(health(s.rollout()).status).toBe("Healthy");
   });
 
   it("a phase it does not know goes by the conditions, and otherwise says so", async () => {
