@@ -377,9 +377,17 @@ export class MemoryRouter implements TrafficRouter {
   readonly writes: { rollout: string; weight: number }[] = [];
   calls = 0;
 
-  /** A route as its owner set it up (or as a person left it): weights only, no record of voicectl's write. */
-  setWeight(ref: RolloutRef, weight: number): void {
+  /** Who set each route's weight when it was not voicectl: the field manager managedFields would name. */
+  private readonly changedBy = new Map<string, string>();
+
+  /**
+   * A route as its owner set it up (or as a person left it): weights only, no record of voicectl's write.
+   * `by` is the field manager of that write, when the test plays one that says (kubectl-patch, argocd-controller).
+   */
+  setWeight(ref: RolloutRef, weight: number, by?: string): void {
     this.weights.set(keyOf(ref), weight);
+    if (by === undefined) this.changedBy.delete(keyOf(ref));
+    else this.changedBy.set(keyOf(ref), by);
   }
   weightOf(ref: RolloutRef): number | undefined {
     return this.weights.get(keyOf(ref));
@@ -389,7 +397,13 @@ export class MemoryRouter implements TrafficRouter {
   }
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
     const key = keyOf(refOf(rollout));
-    return { weight: this.weights.get(key) ?? null, written: this.written.get(key) ?? null };
+    const weight = this.weights.get(key) ?? null;
+    const written = this.written.get(key) ?? null;
+    const by = this.changedBy.get(key);
+    // As managedFields would say it: only for a weight that is not the one voicectl wrote.
+    return weight !== written && written !== null && by !== undefined
+      ? { weight, written, changedBy: by }
+      : { weight, written };
   }
   /** Header value pins per rollout, as a route's header-match rules would hold them. */
   readonly pins = new Map<string, readonly string[]>();
@@ -413,6 +427,7 @@ export class MemoryRouter implements TrafficRouter {
     const changed = this.weights.get(key) !== weight;
     this.weights.set(key, weight);
     this.written.set(key, weight);
+    this.changedBy.delete(key);
     if (changed) this.writes.push({ rollout: key, weight });
   }
 }

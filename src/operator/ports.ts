@@ -137,6 +137,12 @@ export interface RouteObservation {
    * when it never wrote one. A weight that differs from it was set by someone else.
    */
   readonly written: number | null;
+  /**
+   * Who changed the weight, when it differs from the one voicectl wrote: the field manager that last wrote
+   * the weight fields (metadata.managedFields), e.g. `kubectl-patch` or `argocd-controller`. Absent when the
+   * weight is voicectl's, or when the object does not say.
+   */
+  readonly changedBy?: string | undefined;
 }
 
 export interface SetWeightOptions {

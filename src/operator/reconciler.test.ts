@@ -568,6 +568,19 @@ describe("reconcile: a route changed by hand", () => {
     expect(handEvents(h)).toHaveLength(1);
   });
 
+  it("names the controller that changed the route, from its field manager", async () => {
+    const h = setup();
+    await h.runUntil((s) => s.canaryWeight === 10 && (s.analysis?.looks ?? 0) >= 1);
+    h.ports.router.setWeight(REF, 80, "argocd-controller");
+    h.ports.clock.advance(MIN);
+    await reconcile(REF, h.ports);
+    const reason =
+      "HTTPRoute tts was changed by argocd-controller (not voicectl): canary weight 80%, expected 10%; approve to set it back and run step 2 again, or abort to roll back";
+    expect(h.status().pause).toMatchObject({ kind: "approval", reason });
+    expect(handEvents(h)).toEqual([expect.objectContaining({ type: "Warning", message: reason })]);
+    expect(h.ports.router.weightOf(REF)).toBe(80);
+  });
+
   it("an approval sets the route back and runs the step again from its start; the rollout then promotes", async () => {
     const h = await editedByHand();
     h.ports.clock.advance(MIN);

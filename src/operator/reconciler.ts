@@ -246,6 +246,7 @@ export async function reconcile(
       routed: route.routed,
       written: route.written,
       weight: stored0.canaryWeight,
+      by: route.by,
     });
   if (route.kind === "unfinished") {
     try {
@@ -375,7 +376,8 @@ export async function reconcile(
   // A route changed by hand holds the rollout where it is, ahead of any pause the pool asks for (below).
   let handPause: RolloutStatus | null = null;
   if (!terminalBefore && handEdited !== null && routeApproval === undefined) {
-    const reason = changedByHandReason(rollout, handEdited, before.canaryWeight, before.stepIndex);
+    const by = route.kind === "byHand" ? route.by : undefined;
+    const reason = changedByHandReason(rollout, handEdited, before.canaryWeight, before.stepIndex, by);
     if (!pausedByHand || before.pause?.reason !== reason)
       events.push({ type: "Warning", reason: ROUTE_CHANGED_BY_HAND, message: reason });
     handPause = {

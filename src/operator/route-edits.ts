@@ -18,13 +18,21 @@ export type RouteCheck =
   | { readonly kind: "agrees" }
   /** voicectl's own write that status has moved past: set the status's weight now. */
   | { readonly kind: "unfinished"; readonly routed: number }
-  /** Someone else set this weight: pause, leave it alone. */
-  | { readonly kind: "byHand"; readonly routed: number; readonly written: number };
+  /** Someone else set this weight (`by`: their field manager, when known): pause, leave it alone. */
+  | {
+      readonly kind: "byHand";
+      readonly routed: number;
+      readonly written: number;
+      readonly by?: string | undefined;
+    };
 
 export function checkRoute(route: RouteObservation, statusWeight: number): RouteCheck {
   const { weight, written } = route;
   if (weight === null || weight === statusWeight) return { kind: "agrees" };
-  if (written !== null && written !== weight) return { kind: "byHand", routed: weight, written };
+  if (written !== null && written !== weight)
+    return route.changedBy === undefined
+      ? { kind: "byHand", routed: weight, written }
+      : { kind: "byHand", routed: weight, written, by: route.changedBy };
   return { kind: "unfinished", routed: weight };
 }
 
@@ -42,14 +50,21 @@ export function repairedMessage(routed: number, weight: number): string {
   return `the route carried canary weight ${routed}%, status records ${weight}%: set back to ${weight}%; the step's clock and analysis window start again`;
 }
 
-/** The pause's reason (and the Warning Event's message) for a route changed by hand. */
+/**
+ * The pause's reason (and the Warning Event's message) for a route changed by someone else. `by` is the field
+ * manager that wrote the weights, when the route says: a GitOps controller there (argocd-controller,
+ * kustomize-controller) means its source has the old weights and it will keep writing them back, which is
+ * fixed in its settings (docs/gitops.md), not by approving.
+ */
 export function changedByHandReason(
   rollout: VoiceRollout,
   routed: number,
   weight: number,
   stepIndex: number,
+  by?: string | undefined,
 ): string {
-  return `${routeObjectOf(rollout)} was changed by hand: canary weight ${routed}%, expected ${weight}%; approve to set it back and run step ${stepIndex + 1} again, or abort to roll back`;
+  const who = by === undefined ? "by hand" : `by ${by} (not voicectl)`;
+  return `${routeObjectOf(rollout)} was changed ${who}: canary weight ${routed}%, expected ${weight}%; approve to set it back and run step ${stepIndex + 1} again, or abort to roll back`;
 }
 
 /** The RouteRestored Event's message: `by` says who put the weight back. */

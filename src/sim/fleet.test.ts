@@ -189,6 +189,8 @@ describe("createFleet: traffic", () => {
         expect(sim).toBeGreaterThan(1000);
         expect(ttfa).toBe(sim);
         expect(err).toBe(sim);
+        // ...and they are the requests the look says it served (counted once, not once per group).
+        expect(look.requests[arm as "baseline" | "canary"]).toBe(sim);
       }
     }
   });

@@ -52,12 +52,22 @@ import {
   type TrafficCell,
 } from "./scenario.js";
 
+/** A look as the fleet produced it, with the number of requests it generated (which no metric may count). */
+export interface FleetLook extends Look {
+  /**
+   * Requests served per arm in this look. Every request carries every metric, but a metric is reported per
+   * group of cells, and groups of different metrics overlap: summing cells over metrics counts a request once
+   * per group.
+   */
+  readonly requests: { readonly baseline: number; readonly canary: number };
+}
+
 export interface Fleet {
   /** The traffic cells (full label combinations) with their normalised shares. */
   readonly cells: readonly TrafficCell[];
   readonly seed: number;
   /** The samples of [fromMs, toMs) (simulated ms since the start) at the given canary weight (percent). */
-  look(fromMs: number, toMs: number, canaryWeight: number): Look;
+  look(fromMs: number, toMs: number, canaryWeight: number): FleetLook;
 }
 
 /** A distribution's parameters: center = mean (normal), median (lognormal), p (bernoulli); spread = sd, sigma. */
@@ -452,7 +462,7 @@ export function createFleet(
   return {
     cells,
     seed,
-    look(fromMs: number, toMs: number, canaryWeight: number): Look {
+    look(fromMs: number, toMs: number, canaryWeight: number): FleetLook {
       if (!(toMs > fromMs)) throw new RangeError(`expected toMs > fromMs, got ${fromMs}..${toMs}`);
       if (!(canaryWeight >= 0 && canaryWeight <= 100))
         throw new RangeError(`expected a canary weight from 0 to 100, got ${canaryWeight}`);
@@ -486,14 +496,14 @@ export function createFleet(
       // Requests per cell, arm and segment: the same requests carry every metric.
       const S = segments.length;
       const requests = new Float64Array(cells.length * 2 * S);
+      const served = [0, 0];
       for (let c = 0; c < cells.length; c++) {
         for (let a = 0; a < 2; a++) {
           if (armShares[a]! <= 0) continue;
           for (let s = 0; s < S; s++) {
-            requests[(c * 2 + a) * S + s] = poisson(
-              rng,
-              rps * cells[c]!.share * armShares[a]! * segments[s]!.seconds,
-            );
+            const n = poisson(rng, rps * cells[c]!.share * armShares[a]! * segments[s]!.seconds);
+            requests[(c * 2 + a) * S + s] = n;
+            served[a]! += n;
           }
         }
       }
@@ -540,7 +550,13 @@ export function createFleet(
           }
         }
       }
-      return { at: toMs, canaryWeight, cells: out, ...(unavailable ? { unavailable } : {}) };
+      return {
+        at: toMs,
+        canaryWeight,
+        cells: out,
+        requests: { baseline: served[0]!, canary: served[1]! },
+        ...(unavailable ? { unavailable } : {}),
+      };
     },
   };
 }

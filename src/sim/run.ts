@@ -15,8 +15,15 @@ import {
 import { describeStep, type Step } from "../core/rollout/plan.js";
 import { sliceKey, type Decision, type Finding, type Verdict } from "../core/types.js";
 
+/** Requests per arm. */
+export interface RequestCount {
+  readonly baseline: number;
+  readonly canary: number;
+}
+
 export interface LookSource {
-  look(fromMs: number, toMs: number, canaryWeight: number): Look;
+  /** A look; `requests` when the source knows how many requests it served (the simulated fleet does). */
+  look(fromMs: number, toMs: number, canaryWeight: number): Look & { readonly requests?: RequestCount };
 }
 
 /** What judges each look. Online analysis by default; the decision-quality benchmark plugs in others. */
@@ -63,8 +70,8 @@ export interface TimelineEntry {
   readonly stepIndex: number;
   readonly phase: RolloutStatus["phase"];
   readonly weight: number;
-  /** Requests served so far, per arm. */
-  readonly samples: { readonly baseline: number; readonly canary: number };
+  /** Requests served so far, per arm: each request once, whatever number of metrics it carries. */
+  readonly samples: RequestCount;
   readonly decision: Decision | null;
   /** How many findings pass, of all, at this look. */
   readonly findings: { readonly pass: number; readonly total: number };
@@ -72,6 +79,13 @@ export interface TimelineEntry {
   readonly events: readonly string[];
   readonly message: string;
 }
+
+/**
+ * A finding reported with a decision. `cause` tells the findings that made the decision (critical fails for a
+ * rollback; for a pause, the fails that stopped an analysis step, or everything still open when a step ran
+ * out of time) from the others that had not passed yet, listed after them for a pause.
+ */
+export type Reason = Finding & { readonly cause: boolean };
 
 export interface SimulationResult {
   readonly scenario: string;
@@ -82,7 +96,8 @@ export interface SimulationResult {
   /** Simulated time at which the rollout ended (or the simulation stopped). */
   readonly endedAt: number;
   readonly looks: number;
-  readonly reasons: readonly Finding[];
+  /** The causes first (`cause: true`), then, for a pause, the other findings that did not pass. */
+  readonly reasons: readonly Reason[];
   readonly findings: readonly Finding[];
   readonly timeline: readonly TimelineEntry[];
 }
@@ -94,19 +109,53 @@ export function decisionOf(phase: RolloutStatus["phase"]): Decision {
   return "pause";
 }
 
-/** Requests in a look per arm: a cell's largest metric count (every request carries some metric). */
-function requestsIn(look: Look): { baseline: number; canary: number } {
-  const total = { baseline: 0, canary: 0 };
+/**
+ * Requests in a look per arm, for a source that does not say: the largest count of any one metric over all
+ * cells. Each metric counts each request at most once, but metrics are reported over different groupings
+ * of cells (a metric sliced by voice, another by language), so counts of different metrics in different cells
+ * are the same requests again and must not be added up. A metric scored on a fraction of requests counts
+ * fewer; the largest count is the best lower bound.
+ */
+export function requestsIn(look: Look): RequestCount {
+  const perMetric = { baseline: new Map<string, number>(), canary: new Map<string, number>() };
   for (const cell of look.cells) {
-    let n = 0;
-    for (const b of Object.values(cell.metrics)) {
+    const sums = perMetric[cell.arm];
+    for (const [name, b] of Object.entries(cell.metrics)) {
       const count =
         b.kind === "moments" ? b.count : b.kind === "rate" ? b.requests : (b.buckets.at(-1)?.count ?? 0);
-      n = Math.max(n, count);
+      sums.set(name, (sums.get(name) ?? 0) + count);
     }
-    total[cell.arm] += n;
   }
-  return total;
+  const largest = (sums: Map<string, number>) => Math.max(0, ...sums.values());
+  return { baseline: largest(perMetric.baseline), canary: largest(perMetric.canary) };
+}
+
+/**
+ * The findings behind the outcome, causes first. A rollback lists its critical failures. A pause lists every
+ * finding that did not pass, as it always has, but leads with those that paused it: the machine pauses an
+ * analysis step at once on a failure (findings still inconclusive then are only open, not causes), and
+ * pauses a step that ran out of time on everything still unsettled or missing. A pause for approval (a
+ * plan step) has no finding as its cause.
+ */
+export function reasonsFor(
+  decision: Decision,
+  status: RolloutStatus,
+  findings: readonly Finding[],
+): Reason[] {
+  if (decision === "promote") return [];
+  if (decision === "rollback")
+    return findings
+      .filter((f) => f.critical && f.verdict === "fail")
+      .sort(compareFindings)
+      .map((f) => ({ ...f, cause: true }));
+  const open = findings.filter((f) => f.verdict !== "pass").sort(compareFindings);
+  const forApproval = status.phase === "Paused" && status.pause?.kind === "approval";
+  const failed = open.some((f) => f.verdict === "fail");
+  const isCause = (f: Finding) => !forApproval && (!failed || f.verdict === "fail");
+  return [
+    ...open.filter(isCause).map((f) => ({ ...f, cause: true })),
+    ...open.filter((f) => !isCause(f)).map((f) => ({ ...f, cause: false })),
+  ];
 }
 
 /**
@@ -128,7 +177,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
     if (now > 0) {
       // The samples of the interval that just ended, at the weight that was in force during it.
       const look = input.fleet.look(now - intervalMs, now, status.canaryWeight);
-      const added = requestsIn(look);
+      const added = look.requests ?? requestsIn(look);
       requests.baseline += added.baseline;
       requests.canary += added.canary;
       const r = analyzer.look(look);
@@ -174,15 +223,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
       const message = stopped
         ? status.message
         : `the simulation ran out of time (${now / 60_000} min) at ${timeline.at(-1)!.step}`;
-      // The findings behind the outcome: critical failures for a rollback, everything unsettled for a pause.
-      const reasons =
-        decision === "promote"
-          ? []
-          : findings
-              .filter((f) =>
-                decision === "rollback" ? f.critical && f.verdict === "fail" : f.verdict !== "pass",
-              )
-              .sort(compareFindings);
+      const reasons = reasonsFor(decision, status, findings);
       return {
         scenario: input.name,
         policy: policy.metadata.name,

@@ -509,7 +509,7 @@ describe("fault tolerance on a real control plane", () => {
       ]);
       expect(edit.code, edit.stderr).toBe(0);
       const reason =
-        "HTTPRoute tts was changed by hand: canary weight 80%, expected 25%; approve to set it back and run step 2 again, or abort to roll back";
+        "HTTPRoute tts was changed by kubectl-patch (not voicectl): canary weight 80%, expected 25%; approve to set it back and run step 2 again, or abort to roll back";
       const paused = await s.waitFor("the pause", 60_000, async () => {
         const st = await s.status();
         return st.phase === "Paused" ? st : undefined;

@@ -256,6 +256,24 @@ describe("Workloads", () => {
       return d && d.readyReplicas === 1 ? d : undefined;
     });
     expect(canary.replicas).toBe(1);
+    // The replicas are recorded as the operator's, the field GitOps tools are told to leave to it.
+    const scaled = JSON.parse(
+      await cluster.kubectlOk([
+        "get",
+        "deployment",
+        "tts-v42",
+        "-n",
+        NS,
+        "-o",
+        "json",
+        "--show-managed-fields",
+      ]),
+    ) as { metadata: { managedFields: { manager: string; subresource?: string; fieldsV1: unknown }[] } };
+    expect(
+      scaled.metadata.managedFields.find(
+        (m) => m.manager === "voicectl-operator" && m.subresource === "scale",
+      )?.fieldsV1,
+    ).toEqual({ "f:spec": { "f:replicas": {} } });
     const pods = await getJson<{ items: { spec: { nodeName?: string } }[] }>(
       "pods",
       "-n",
@@ -340,14 +358,29 @@ describe("Gateway API router", () => {
     expect(written.metadata.annotations?.["canary-weight.voicectl.dev/tts"]).toBe("25");
     expect(await router.observe(rollout)).toEqual({ weight: 25, written: 25 });
 
-    // A person sets the split to 20/80 with kubectl; the record of voicectl's write stays 25.
+    // voicectl's own write is recorded under its field manager, and is nobody else's change.
+    const managed = JSON.parse(
+      await cluster.kubectlOk(["get", "httproute", "tts", "-n", NS, "-o", "json", "--show-managed-fields"]),
+    ) as { metadata: { managedFields?: { manager: string }[] } };
+    expect(managed.metadata.managedFields?.map((m) => m.manager)).toContain("voicectl-operator");
+    expect((await router.observe(rollout)).changedBy).toBeUndefined();
+
+    // A GitOps controller sets the split to 20/80 (played by kubectl with Argo CD's field manager); the record
+    // of voicectl's write stays 25, and managedFields say who wrote the weights.
     const patch = JSON.stringify([
       { op: "replace", path: "/spec/rules/1/backendRefs/0/weight", value: 20 },
       { op: "replace", path: "/spec/rules/1/backendRefs/1/weight", value: 80 },
     ]);
-    const r = await cluster.kubectl(["-n", NS, "patch", "httproute", "tts", "--type=json", "-p", patch]);
+    const r = await cluster.kubectl([
+      ...["-n", NS, "patch", "httproute", "tts", "--type=json", "-p", patch],
+      "--field-manager=argocd-controller",
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await router.observe(rollout)).toEqual({ weight: 80, written: 25 });
+    expect(await router.observe(rollout)).toEqual({
+      weight: 80,
+      written: 25,
+      changedBy: "argocd-controller",
+    });
 
     // Not undone by an ordinary write: refused, nothing written. Only on purpose (a rollback, an approval).
     const refused = await router.setCanaryWeight(rollout, 50).catch((e: unknown) => e);
@@ -355,7 +388,16 @@ describe("Gateway API router", () => {
     expect((refused as Error).message).toBe(
       "httproute voice/tts carries canary weight 80%, not the 25% voicectl wrote: changed by someone else, not overwritten with 50%",
     );
-    expect(await router.observe(rollout)).toEqual({ weight: 80, written: 25 });
+    expect(await router.observe(rollout)).toEqual({
+      weight: 80,
+      written: 25,
+      changedBy: "argocd-controller",
+    });
+    // A plain kubectl patch is named by kubectl's own field manager.
+    const plain = JSON.stringify([{ op: "replace", path: "/spec/rules/1/backendRefs/1/weight", value: 70 }]);
+    const p = await cluster.kubectl(["-n", NS, "patch", "httproute", "tts", "--type=json", "-p", plain]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(await router.observe(rollout)).toEqual({ weight: 78, written: 25, changedBy: "kubectl-patch" });
     await router.setCanaryWeight(rollout, 25, { overrideHandEdit: true });
     expect(await router.observe(rollout)).toEqual({ weight: 25, written: 25 });
     // Written once more, and then no more: the same weight again changes nothing.

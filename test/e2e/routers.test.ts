@@ -144,6 +144,19 @@ describe("Istio VirtualService router", () => {
     expect(await router.canaryWeight(r)).toBe(30);
     // The weight written is recorded on the object in the same update: an edit by hand shows as different.
     expect(await router.observe(r)).toEqual({ weight: 30, written: 30 });
+    // ...and managedFields say who made it (Flux, played by kubectl with its field manager).
+    const edit = JSON.stringify([
+      { op: "replace", path: "/spec/http/2/route/0/weight", value: 50 },
+      { op: "replace", path: "/spec/http/2/route/1/weight", value: 50 },
+    ]);
+    const patched = await cluster.kubectl([
+      ...["-n", NS, "patch", "virtualservice", "tts", "--type=json", "-p", edit],
+      "--field-manager=kustomize-controller",
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    expect(await router.observe(r)).toEqual({ weight: 50, written: 30, changedBy: "kustomize-controller" });
+    await router.setCanaryWeight(r, 30, { overrideHandEdit: true });
+    expect(await router.observe(r)).toEqual({ weight: 30, written: 30 });
 
     const readOnly = await readOnlyRouter("vs-reader", "networking.istio.io", "virtualservices");
     await readOnly.setCanaryWeight(r, 30);
@@ -349,6 +362,16 @@ describe("KServe InferenceService router", () => {
     await router.setCanaryWeight(r, 10);
     expect((await getJson<Isvc>("inferenceservice", "tts")).spec.predictor.canaryTrafficPercent).toBe(10);
     expect(await router.canaryWeight(r)).toBe(10);
+    expect(await router.observe(r)).toEqual({ weight: 10, written: 10 });
+    // A GitOps sync writing Git's percent back is named by its field manager (played by kubectl).
+    const patched = await cluster.kubectl([
+      ...["-n", NS, "patch", "inferenceservice", "tts", "--type=merge"],
+      ...["-p", JSON.stringify({ spec: { predictor: { canaryTrafficPercent: 40 } } })],
+      "--field-manager=argocd-controller",
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    expect(await router.observe(r)).toEqual({ weight: 40, written: 10, changedBy: "argocd-controller" });
+    await router.setCanaryWeight(r, 10, { overrideHandEdit: true });
     expect(await router.observe(r)).toEqual({ weight: 10, written: 10 });
     const readOnly = await readOnlyRouter("isvc-reader", "serving.kserve.io", "inferenceservices");
     await readOnly.setCanaryWeight(r, 10);

@@ -13,6 +13,7 @@ import { API_VERSION, ROLLOUT_KIND, versionOf, type VoiceRollout } from "../../c
 import type { OnlineState } from "../../core/analysis/online.js";
 import type { AnalysisStateStore, StoredAnalysis } from "../../operator/ports.js";
 import { isConflict, isNotFound, KubernetesApiError } from "./api-errors.js";
+import { OPERATOR_FIELD_MANAGER } from "./field-managers.js";
 
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
@@ -136,16 +137,26 @@ export class ConfigMapAnalysisStore implements AnalysisStateStore {
     };
     // Only the leader writes this ConfigMap, so an unconditional replace is safe; create when it is new.
     try {
-      await this.api.replaceNamespacedConfigMap({ name, namespace, body });
+      await this.api.replaceNamespacedConfigMap({
+        name,
+        namespace,
+        body,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+      });
       return;
     } catch (err) {
       if (!isNotFound(err)) throw new KubernetesApiError(`writing configmap ${namespace}/${name}`, err);
     }
     try {
-      await this.api.createNamespacedConfigMap({ namespace, body });
+      await this.api.createNamespacedConfigMap({ namespace, body, fieldManager: OPERATOR_FIELD_MANAGER });
     } catch (err) {
       if (!isConflict(err)) throw new KubernetesApiError(`creating configmap ${namespace}/${name}`, err);
-      await this.api.replaceNamespacedConfigMap({ name, namespace, body });
+      await this.api.replaceNamespacedConfigMap({
+        name,
+        namespace,
+        body,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+      });
     }
   }
 

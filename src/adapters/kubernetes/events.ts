@@ -7,6 +7,7 @@ import { EventsV1Api, V1MicroTime, type EventsV1Event, type KubeConfig } from "@
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
 import type { EventRecorder } from "../../operator/ports.js";
 import { KubernetesApiError } from "./api-errors.js";
+import { OPERATOR_FIELD_MANAGER } from "./field-managers.js";
 
 export const REPORTING_CONTROLLER = "voicectl.dev/operator";
 /** events.k8s.io/v1 validation limits (k8s.io/kubernetes pkg/apis/core/validation/events.go). */
@@ -84,7 +85,7 @@ export class KubernetesEventRecorder implements EventRecorder {
       },
     };
     try {
-      await this.api.createNamespacedEvent({ namespace, body });
+      await this.api.createNamespacedEvent({ namespace, body, fieldManager: OPERATOR_FIELD_MANAGER });
     } catch (err) {
       throw new KubernetesApiError(
         `recording event ${shortReason} for voicerollout ${namespace}/${name}`,

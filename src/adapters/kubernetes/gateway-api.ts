@@ -20,6 +20,12 @@ import {
   type TrafficRouter,
 } from "../../operator/ports.js";
 import { isConflict, KubernetesApiError } from "./api-errors.js";
+import {
+  lastWriterOf,
+  OPERATOR_FIELD_MANAGER,
+  type FieldPath,
+  type ManagedFieldsEntry,
+} from "./field-managers.js";
 import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
@@ -60,6 +66,7 @@ interface HTTPRoute {
     namespace: string;
     resourceVersion?: string;
     annotations?: Record<string, string> | undefined;
+    managedFields?: ManagedFieldsEntry[] | undefined;
   };
   spec?: { rules?: HTTPRouteRule[] };
 }
@@ -90,6 +97,36 @@ export function splitRules(route: HTTPRoute, stable: string, canary: string): Sp
     if (s.length > 0 && c.length > 0) out.push({ stable: s, canary: c });
   }
   return out;
+}
+
+/** Where the weights of the rules naming both backends are: the fields a hand edit of the split changes. */
+export function splitWeightPaths(route: HTTPRoute, stable: string, canary: string): FieldPath[] {
+  const ns = route.metadata.namespace;
+  const paths: FieldPath[] = [];
+  (route.spec?.rules ?? []).forEach((rule, r) => {
+    const refs = rule.backendRefs ?? [];
+    if (!refs.some((x) => refersTo(x, stable, ns)) || !refs.some((x) => refersTo(x, canary, ns))) return;
+    refs.forEach((ref, i) => {
+      if (refersTo(ref, stable, ns) || refersTo(ref, canary, ns))
+        paths.push(["spec", "rules", r, "backendRefs", i, "weight"]);
+    });
+  });
+  return paths;
+}
+
+/**
+ * The observation's `changedBy`: who last wrote the weight fields, asked only when the weight is not the one
+ * voicectl wrote (otherwise nobody changed it). Shared by the three routers.
+ */
+export function changedByOf(
+  obj: { metadata?: { managedFields?: readonly ManagedFieldsEntry[] | undefined } },
+  weight: number | null,
+  written: number | null,
+  paths: () => readonly FieldPath[],
+): { changedBy?: string } {
+  if (weight === null || written === null || weight === written) return {};
+  const by = lastWriterOf(obj, paths());
+  return by === undefined ? {} : { changedBy: by };
 }
 
 /** Rules voicectl added to pin header values to stable carry names with this prefix. */
@@ -293,6 +330,7 @@ export async function modifyCustomObject<T extends { metadata?: { resourceVersio
         plural: ref.plural,
         name: ref.name,
         body: obj, // carries the resourceVersion we read: a concurrent edit makes this a 409
+        fieldManager: OPERATOR_FIELD_MANAGER,
       })) as T;
     } catch (err) {
       if (!isConflict(err)) throw new KubernetesApiError(`${what} of ${describeRef(ref)}`, err);
@@ -341,9 +379,14 @@ export class GatewayApiRouter implements TrafficRouter {
 
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
     const route = await readCustomObject<HTTPRoute>(this.api, this.ref(rollout));
+    const stable = serviceOf(rollout.spec.stable);
+    const canary = serviceOf(rollout.spec.canary);
+    const weight = canaryShare(splitRules(route, stable, canary));
+    const written = writtenWeightOf(route, rollout);
     return {
-      weight: canaryShare(splitRules(route, serviceOf(rollout.spec.stable), serviceOf(rollout.spec.canary))),
-      written: writtenWeightOf(route, rollout),
+      weight,
+      written,
+      ...changedByOf(route, weight, written, () => splitWeightPaths(route, stable, canary)),
     };
   }
 

@@ -17,9 +17,11 @@
 import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
 import type { RouteObservation, SetWeightOptions, TrafficRouter } from "../../operator/ports.js";
+import type { FieldPath, ManagedFieldsEntry } from "./field-managers.js";
 import {
   applyWeight,
   canaryShare,
+  changedByOf,
   describeRef,
   modifyCustomObject,
   readCustomObject,
@@ -67,6 +69,7 @@ export interface VirtualService {
     namespace: string;
     resourceVersion?: string;
     annotations?: Record<string, string> | undefined;
+    managedFields?: ManagedFieldsEntry[] | undefined;
   };
   spec?: { hosts?: string[]; http?: HTTPRoute[]; [field: string]: unknown };
 }
@@ -117,6 +120,16 @@ export function splitRoutes(
     if (s.length > 0 && c.length > 0) out.push({ route, stable: s, canary: c });
   }
   return out;
+}
+
+/** Where the weights of the split routes' destinations are: the fields a hand edit of the split changes. */
+export function splitWeightPaths(split: readonly SplitRoute[], vs: VirtualService): FieldPath[] {
+  const http = vs.spec?.http ?? [];
+  return split.flatMap((s) => {
+    const i = http.indexOf(s.route);
+    const dests = s.route.route ?? [];
+    return [...s.stable, ...s.canary].map((d) => ["spec", "http", i, "route", dests.indexOf(d), "weight"]);
+  });
 }
 
 /**
@@ -232,17 +245,15 @@ export class IstioRouter implements TrafficRouter {
 
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
     const vs = await readCustomObject<VirtualService>(this.api, this.ref(rollout));
-    return {
-      weight: istioCanaryShare(
-        splitRoutes(
-          vs,
-          serviceOf(rollout.spec.stable),
-          serviceOf(rollout.spec.canary),
-          istioSpec(rollout).routes,
-        ),
-      ),
-      written: writtenWeightOf(vs, rollout),
-    };
+    const routes = splitRoutes(
+      vs,
+      serviceOf(rollout.spec.stable),
+      serviceOf(rollout.spec.canary),
+      istioSpec(rollout).routes,
+    );
+    const weight = istioCanaryShare(routes);
+    const written = writtenWeightOf(vs, rollout);
+    return { weight, written, ...changedByOf(vs, weight, written, () => splitWeightPaths(routes, vs)) };
   }
 
   async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {

@@ -25,7 +25,14 @@ import {
   type SetWeightOptions,
   type TrafficRouter,
 } from "../../operator/ports.js";
-import { describeRef, modifyCustomObject, readCustomObject, type CustomObjectRef } from "./gateway-api.js";
+import type { ManagedFieldsEntry } from "./field-managers.js";
+import {
+  changedByOf,
+  describeRef,
+  modifyCustomObject,
+  readCustomObject,
+  type CustomObjectRef,
+} from "./gateway-api.js";
 import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const KSERVE_GROUP = "serving.kserve.io";
@@ -57,6 +64,7 @@ export interface InferenceService {
     namespace: string;
     resourceVersion?: string;
     annotations?: Record<string, string>;
+    managedFields?: ManagedFieldsEntry[];
   };
   spec?: { predictor?: { canaryTrafficPercent?: number; [field: string]: unknown } };
   status?: {
@@ -161,7 +169,11 @@ export class KServeRouter implements TrafficRouter {
     const written = writtenWeightOf(isvc, rollout);
     if (percent === undefined || whyNotSplitting(isvc) !== undefined) return { weight: null, written };
     checkServed(isvc, percent);
-    return { weight: percent, written };
+    return {
+      weight: percent,
+      written,
+      ...changedByOf(isvc, percent, written, () => [["spec", "predictor", "canaryTrafficPercent"]]),
+    };
   }
 
   /**

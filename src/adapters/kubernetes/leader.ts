@@ -16,6 +16,7 @@
 import { performance } from "node:perf_hooks";
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import { isConflict, isNotFound, KubernetesApiError } from "./api-errors.js";
+import { OPERATOR_FIELD_MANAGER } from "./field-managers.js";
 
 export interface LeaderElectionOptions {
   readonly namespace: string;
@@ -217,6 +218,7 @@ export class LeaderElector {
       try {
         const created = await this.api.createNamespacedLease({
           namespace,
+          fieldManager: OPERATOR_FIELD_MANAGER,
           body: {
             metadata: { name, namespace },
             spec: { ...this.spec(undefined, new Date()), leaseTransitions: 0 },
@@ -239,6 +241,7 @@ export class LeaderElector {
       const updated = await this.api.replaceNamespacedLease({
         name,
         namespace,
+        fieldManager: OPERATOR_FIELD_MANAGER,
         body: {
           metadata: { name, namespace, resourceVersion: lease.metadata?.resourceVersion },
           spec: this.spec(lease, new Date()),
@@ -274,6 +277,7 @@ export class LeaderElector {
       await this.api.replaceNamespacedLease({
         name,
         namespace,
+        fieldManager: OPERATOR_FIELD_MANAGER,
         body: {
           metadata: { name, namespace, resourceVersion: lease.metadata?.resourceVersion },
           spec: {

@@ -15,6 +15,7 @@ import {
 } from "../../core/resource/voicerollout.js";
 import { ConflictError, type RolloutRef, type RolloutStore } from "../../operator/ports.js";
 import { isConflict, isNotFound, KubernetesApiError } from "./api-errors.js";
+import { OPERATOR_FIELD_MANAGER } from "./field-managers.js";
 
 /**
  * A VoiceRollout as the reconciler sees it: the stored object, with the spec's defaults applied when it is
@@ -59,6 +60,7 @@ export class KubernetesRolloutStore implements RolloutStore {
         namespace,
         plural: ROLLOUT_PLURAL,
         name,
+        fieldManager: OPERATOR_FIELD_MANAGER,
         // The status subresource ignores spec and most of metadata; resourceVersion is what makes it a
         // compare-and-swap rather than last-writer-wins.
         body: {
@@ -107,6 +109,7 @@ export class KubernetesRolloutStore implements RolloutStore {
           namespace,
           plural: COMMAND_PLURAL,
           name,
+          fieldManager: OPERATOR_FIELD_MANAGER,
           // resourceVersion in a merge patch is a precondition: two writers cannot both mark it applied.
           body: {
             metadata: resourceVersion !== undefined ? { resourceVersion } : {},

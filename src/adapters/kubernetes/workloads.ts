@@ -11,6 +11,7 @@ import {
 } from "@kubernetes/client-node";
 import type { DeploymentState, RolloutRef, Workloads } from "../../operator/ports.js";
 import { isNotFound, KubernetesApiError } from "./api-errors.js";
+import { OPERATOR_FIELD_MANAGER } from "./field-managers.js";
 
 export const GPU_RESOURCE = "nvidia.com/gpu";
 
@@ -75,7 +76,13 @@ export class KubernetesWorkloads implements Workloads {
       // A merge patch of spec.replicas alone: setting a number is idempotent, so racing another writer of
       // the same field needs no resourceVersion guard.
       await this.api.patchNamespacedDeploymentScale(
-        { name: ref.name, namespace: ref.namespace, body: { spec: { replicas } } },
+        {
+          name: ref.name,
+          namespace: ref.namespace,
+          body: { spec: { replicas } },
+          // GitOps tools are told to leave the canary's replicas to this manager (docs/gitops.md).
+          fieldManager: OPERATOR_FIELD_MANAGER,
+        },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );
     } catch (err) {

@@ -27,8 +27,9 @@ export function renderTimeline(result: SimulationResult, seed: number): string {
     `SCENARIO ${result.scenario} (policy ${result.policy}, seed ${seed}): ${result.decision.toUpperCase()} at ${clock(result.endedAt)} after ${result.looks} looks`,
   );
   out.push(`  ${result.message}`);
-  // The message already states the reason that ended the rollout; list the others.
-  const others = result.reasons.filter((f) => !result.message.includes(f.reason));
+  // The message already states the reason that ended the rollout; list the other causes (the findings
+  // that were only still open are in the JSON output).
+  const others = result.reasons.filter((f) => f.cause && !result.message.includes(f.reason));
   for (const f of others.slice(0, 5)) out.push(`  - ${f.reason}`);
   if (others.length > 5) out.push(`  - and ${others.length - 5} more`);
   out.push("");
