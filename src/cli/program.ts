@@ -5,8 +5,10 @@ import {
   FileAccessError,
   ForbiddenError,
   InvalidInputError,
+  NotFoundError,
   UnavailableError,
   UsageError,
+  WrongStateError,
 } from "../core/errors.js";
 import { registerAnalyze } from "./commands/analyze.js";
 import { registerFleetExporter } from "./commands/fleet-exporter.js";
@@ -89,6 +91,14 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof ForbiddenError) {
     io.stderr(`voicectl: ${err.message}\n`);
     return EXIT.noPermission;
+  }
+  if (err instanceof NotFoundError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.notFound;
+  }
+  if (err instanceof WrongStateError) {
+    io.stderr(`voicectl: ${err.message}\n`);
+    return EXIT.wrongState;
   }
   if (err instanceof ConfigError) {
     io.stderr(`voicectl: ${err.message}\n`);

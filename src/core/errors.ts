@@ -58,6 +58,16 @@ export function describeFsError(err: unknown): string {
   }
 }
 
+/** The named object does not exist (a rollout, or the VoiceRollout kind itself): exit 67. */
+export class NotFoundError extends Error {
+  override readonly name = "NotFoundError";
+}
+
+/** The object exists, but its state does not accept the action (approve a rollout that is not paused): exit 75. */
+export class WrongStateError extends Error {
+  override readonly name = "WrongStateError";
+}
+
 /** The cluster refused who we are or what we asked (HTTP 401/403, an admission policy's denial): exit 77. */
 export class ForbiddenError extends Error {
   override readonly name = "ForbiddenError";

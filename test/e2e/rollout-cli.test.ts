@@ -214,7 +214,7 @@ describe("voicectl rollout on a real cluster", () => {
 
   it("a rollout that does not exist: no VoiceRollout NAME in namespace N", async () => {
     const r = await cli("rollout", "status", "nope", ...admin());
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(67);
     expect(r.stderr).toBe(`voicectl: no VoiceRollout nope in namespace ${NS}\n`);
   });
 
@@ -352,7 +352,7 @@ describe("voicectl rollout on a real cluster", () => {
 
   it("approve is refused early when the rollout is not paused", async () => {
     const r = await cli("rollout", "approve", "tts", "-n", NS, "--kubeconfig", alice, "--reason", "again");
-    expect(r.code).toBe(64);
+    expect(r.code).toBe(75);
     expect(r.stderr).toContain("rollout/tts is Progressing: approve only resumes a Paused rollout");
   });
 
@@ -397,7 +397,7 @@ describe("voicectl rollout on a real cluster", () => {
 
   it("retry is what a rolled-back rollout takes; abort is refused", async () => {
     const abort = await cli("rollout", "abort", "tts", "-n", NS, "--kubeconfig", alice, "--reason", "stop");
-    expect(abort.code).toBe(64);
+    expect(abort.code).toBe(75);
     expect(abort.stderr).toContain("rollout/tts is already RolledBack: abort does nothing");
     const retry = await cli(
       "rollout",

@@ -4,8 +4,8 @@ import {
   FileAccessError,
   ForbiddenError,
   InvalidInputError,
+  NotFoundError,
   UnavailableError,
-  UsageError,
 } from "../../core/errors.js";
 import { translateApiError } from "./rollout-client.js";
 
@@ -22,7 +22,7 @@ function apiError(code: number, status: Record<string, unknown>): ApiException<s
 }
 
 describe("translateApiError", () => {
-  it("404 on the rollout: no VoiceRollout NAME in namespace N (a usage error)", () => {
+  it("404 on the rollout: no VoiceRollout NAME in namespace N (not found, not a usage error)", () => {
     const err = translateApiError(
       apiError(404, { reason: "NotFound", message: 'voicerollouts.voicectl.dev "tts" not found' }),
       SERVER,
@@ -32,7 +32,7 @@ describe("translateApiError", () => {
         notFound: "no VoiceRollout tts in namespace voice-prod",
       },
     );
-    expect(err).toBeInstanceOf(UsageError);
+    expect(err).toBeInstanceOf(NotFoundError);
     expect(err.message).toBe("no VoiceRollout tts in namespace voice-prod");
   });
 

@@ -16,8 +16,10 @@ import {
   FileAccessError,
   ForbiddenError,
   InvalidInputError,
+  NotFoundError,
   UnavailableError,
   UsageError,
+  WrongStateError,
   describeFsError,
   type Problem,
 } from "../../core/errors.js";
@@ -116,6 +118,8 @@ function networkReason(err: unknown): string {
 export function translateApiError(err: unknown, server: string, attempt: Attempt): Error {
   if (
     err instanceof UsageError ||
+    err instanceof NotFoundError ||
+    err instanceof WrongStateError ||
     err instanceof ForbiddenError ||
     err instanceof UnavailableError ||
     err instanceof InvalidInputError ||
@@ -149,7 +153,7 @@ export function translateApiError(err: unknown, server: string, attempt: Attempt
     return new ForbiddenError(`forbidden: ${user} may not ${attempt.intent}${where}: ${why}`);
   }
   if (status === 404) {
-    return new UsageError(
+    return new NotFoundError(
       attempt.notFound ?? `cannot ${attempt.intent}${where}: not found: ${serverMessage}`,
     );
   }

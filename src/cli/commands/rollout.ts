@@ -9,7 +9,7 @@ import type { CliIo } from "../io.js";
 /** The subcommands' work, loaded when one runs (client-node alone takes ~0.5 s to import). */
 const actions = () => import("./rollout/actions.js");
 
-const EXIT_CODES_HELP = `Exit codes: 0 done, 64 usage error (also: no such rollout, or an action the rollout's phase makes pointless), 65 invalid rollout file, 66 a file is missing or unreadable, 69 the Kubernetes API cannot be reached, 77 forbidden (RBAC or the admission policy refused), 78 no kubeconfig found (or it names no usable cluster).`;
+const EXIT_CODES_HELP = `Exit codes: 0 done, 64 usage error, 65 invalid rollout file, 66 a file is missing or unreadable, 67 no such rollout, 69 the Kubernetes API cannot be reached, 75 the rollout's phase does not accept this action (e.g. approve when it is not paused; nothing was recorded), 77 forbidden (RBAC or the admission policy refused), 78 no kubeconfig found (or it names no usable cluster).`;
 
 const ACTION_HELP: Record<CommandAction, { summary: string; description: string }> = {
   approve: {

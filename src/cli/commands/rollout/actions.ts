@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { stringify } from "yaml";
 import { contextNamespace, loadKubeConfig } from "../../../adapters/kubernetes/config.js";
 import { RolloutClient } from "../../../adapters/kubernetes/rollout-client.js";
-import { InvalidInputError, UsageError } from "../../../core/errors.js";
+import { InvalidInputError, UsageError, WrongStateError } from "../../../core/errors.js";
 import type { CommandAction, VoiceRollout } from "../../../core/resource/voicerollout.js";
 import type { CliIo } from "../../io.js";
 import {
@@ -189,7 +189,7 @@ export async function act(
   // it the command's owner. A user who may not read it is told they may not act on it.
   const target = await client.get(namespace, name, { intent, user });
   const why = pointlessAction(action, target);
-  if (why !== null) throw new UsageError(why);
+  if (why !== null) throw new WrongStateError(why);
   const full = action === "promote" && opts.full === true;
   const command = await client.createCommand(target, { action, reason, user, full });
   if (g.output !== "table") return printData(io, g.output, command);
