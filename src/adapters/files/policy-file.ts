@@ -1,10 +1,10 @@
 // Reads RolloutPolicy files (YAML, one or more documents) and reports every problem at once, each with the
 // file, line and field path, by mapping zod's issue paths back onto the YAML nodes they came from.
-import { readFile } from "node:fs/promises";
 import { isNode, LineCounter, parseAllDocuments, type Document } from "yaml";
 import type { z } from "zod";
-import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
+import { FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
 import { POLICY_KIND, policySchema, type Policy } from "../../core/policy/schema.js";
+import { readTextFile } from "./text-encoding.js";
 
 export interface LoadedPolicy {
   readonly file: string;
@@ -158,17 +158,9 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
   return { policies: documents.map((d) => d.value), problems };
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (err) {
-    throw new FileAccessError(file, describeFsError(err));
-  }
-}
-
 /** Load exactly one policy from a file, or throw with every problem found. */
 export async function loadPolicy(file: string): Promise<LoadedPolicy> {
-  const { policies, problems } = parsePolicies(file, await readText(file));
+  const { policies, problems } = parsePolicies(file, await readTextFile(file));
   if (problems.length > 0) throw new InvalidInputError(problems);
   if (policies.length !== 1) {
     throw new InvalidInputError([{ file, message: `expected one RolloutPolicy, found ${policies.length}` }]);
@@ -186,9 +178,12 @@ export async function validatePolicyFiles(
   for (const file of files) {
     let text: string;
     try {
-      text = await readText(file);
+      text = await readTextFile(file);
     } catch (err) {
-      missing.push({ file, message: (err as FileAccessError).message.slice(file.length + 2) });
+      if (err instanceof InvalidInputError) problems.push(...err.problems);
+      else if (err instanceof FileAccessError)
+        missing.push({ file, message: err.message.slice(file.length + 2) });
+      else throw err;
       continue;
     }
     const r = parsePolicies(file, text);
