@@ -3,9 +3,9 @@
 // leniently became the slice voice_id=mia-ch\uFFFDn and was judged as a voice of its own, and a UTF-16 file
 // (Windows PowerShell's default) read as one line of NUL-separated text.
 //
-// Checking costs one `isUtf8` (simdutf) and one NUL search per chunk on top of the decoding: on Node 20 a
-// fatal streaming TextDecoder was about 4 times slower than StringDecoder on the gate benchmark's files,
-// this about 1.2 times (bench/RESULTS.md).
+// Checking costs one `isUtf8` (simdutf) and one NUL search per chunk, and decoding whole characters only is
+// cheaper than StringDecoder was: bench/decode.ts measured 0.84 times StringDecoder's CPU time on the gate
+// benchmark's 65 MB file, a fatal streaming TextDecoder 1.35 times (Node 20, bench/RESULTS.md).
 import { readFile } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
