@@ -16,6 +16,7 @@ describe("describeSchema: what a schema accepts, in words", () => {
     [z.number().nonnegative(), "a number >= 0"],
     [z.number().positive().optional().default(3), "a number > 0"],
     [z.string().min(1), "a non-empty string"],
+    [z.string().min(1).max(253), "a string of 1 to 253 characters"],
     [z.boolean(), "true or false"],
     [z.enum(["mean", "p95"]), 'one of "mean", "p95"'],
     [z.literal("gap"), '"gap"'],

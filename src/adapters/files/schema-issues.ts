@@ -28,6 +28,7 @@ interface SchemaDef {
   readonly value?: unknown;
   readonly inclusive?: boolean;
   readonly minimum?: number;
+  readonly maximum?: number;
   readonly shape?: Readonly<Record<string, SchemaLike>>;
 }
 interface SchemaLike {
@@ -84,10 +85,12 @@ export function describeSchema(schema: SchemaLike | undefined): string {
     case "int":
       return "an integer";
     case "string": {
-      const nonEmpty = (def.checks ?? []).some(
-        (c) => c._zod.def.check === "min_length" && (c._zod.def.minimum ?? 0) >= 1,
-      );
-      return nonEmpty ? "a non-empty string" : "a string";
+      const length = (check: string) => def.checks?.find((c) => c._zod.def.check === check)?._zod.def;
+      const min = length("min_length")?.minimum ?? 0;
+      const max = length("max_length")?.maximum;
+      if (max !== undefined)
+        return `a string of ${min > 0 ? `${min} to ${max}` : `at most ${max}`} characters`;
+      return min > 0 ? "a non-empty string" : "a string";
     }
     case "boolean":
       return "true or false";
