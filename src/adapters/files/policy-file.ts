@@ -7,8 +7,6 @@ import { POLICY_KIND, policySchema, type Policy } from "../../core/policy/schema
 import { describeIssue, expandUnions, expectedMessage, previewToken } from "./schema-issues.js";
 import { readTextFile } from "./text-encoding.js";
 
-export { previewToken };
-
 export interface LoadedPolicy {
   readonly file: string;
   readonly policy: Policy;
