@@ -117,20 +117,20 @@ spec:
     const r = parseScenario("bad.yaml", text);
     expect(r.scenario).toBeNull();
     expect(r.problems.map(formatProblem)).toEqual([
-      "bad.yaml:3:18: metadata.name: expected a DNS label (lower case letters, digits, '-')",
+      `bad.yaml:3:18: metadata.name: expected a DNS label (lower case letters, digits, '-'), found the string "Bad_Name"`,
       "bad.yaml:6:13: spec.interval: expected a positive duration",
-      "bad.yaml:8:18: spec.steps[0].setWeight: Too big: expected number to be <=100",
-      "bad.yaml:10:24: spec.traffic.requestsPerSecond: Too small: expected number to be >0",
+      "bad.yaml:8:18: spec.steps[0].setWeight: expected an integer between 0 and 100, found 150",
+      "bad.yaml:10:24: spec.traffic.requestsPerSecond: expected a number > 0, found -5",
       "bad.yaml:10:5: spec.traffic: expected exactly one of `cells` or `generate`",
       "bad.yaml:13:18: spec.traffic.cells[1].labels: the same labels as spec.traffic.cells[0]: merge the two cells",
       "bad.yaml:17:7: spec.metrics.sim: expected exactly one distribution: normal, lognormal or bernoulli (got normal, lognormal)",
       'bad.yaml:19:36: spec.metrics.sim.vary: unknown field "sdd"',
-      "bad.yaml:22:49: spec.metrics.ttfa.buckets.exponential.factor: Too small: expected number to be >1",
+      "bad.yaml:22:49: spec.metrics.ttfa.buckets.exponential.factor: expected a number > 1, found 0.5",
       "bad.yaml:25:16: spec.metrics.ttfa2.buckets: expected strictly increasing bucket bounds",
-      "bad.yaml:27:22: spec.metrics.e.bernoulli.p: Too big: expected number to be <=1",
+      "bad.yaml:27:22: spec.metrics.e.bernoulli.p: expected a number between 0 and 1, found 2",
       "bad.yaml:29:10: spec.canary.sim: expected at least one of factor, shift, p, sd, sigma",
       "bad.yaml:31:49: spec.regressions[0].to: expected `to` after `from`",
-      'bad.yaml:33:14: spec.faults[0].kind: Invalid input: expected "gap"',
+      'bad.yaml:33:14: spec.faults[0].kind: expected "gap", found the string "outage"',
       'bad.yaml:34:13: spec: unknown field "surprise"',
     ]);
   });
@@ -138,8 +138,8 @@ spec:
   it("reports missing fields at their parent, YAML syntax errors, and empty files", () => {
     const missing = parseScenario("m.yaml", "apiVersion: voicectl.dev/v1alpha1\nkind: SimulationScenario\n");
     expect(missing.problems.map(formatProblem)).toEqual([
-      "m.yaml:1:1: metadata: required field is missing (expected object)",
-      "m.yaml:1:1: spec: required field is missing (expected object)",
+      'm.yaml:1:1: metadata: required field "metadata" is missing: expected a mapping (key: value)',
+      'm.yaml:1:1: spec: required field "spec" is missing: expected a mapping (key: value)',
     ]);
     const syntax = parseScenario("s.yaml", "spec: [unclosed\n");
     expect(formatProblem(syntax.problems[0]!)).toMatch(/^s\.yaml:\d+:\d+: YAML syntax: /);

@@ -7,10 +7,10 @@
 // against the policy they reference: every policy metric needs a distribution of a kind its aggregate can
 // use, and every label the policy slices by must be carried by the traffic cells.
 import { dirname, resolve } from "node:path";
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { formatPath, loadPolicy, parseYamlDocuments } from "../adapters/files/policy-file.js";
-import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../core/errors.js";
+import { readTextFile } from "../adapters/files/text-encoding.js";
+import { FileAccessError, InvalidInputError, type Problem } from "../core/errors.js";
 import {
   API_VERSION,
   dimensionLabels,
@@ -712,13 +712,7 @@ export function scenarioProblems(scenario: Scenario, policy: Policy, options: Ch
  * FileAccessError for an unreadable scenario or policy file, InvalidInputError with every problem otherwise.
  */
 export async function loadScenario(file: string): Promise<LoadedScenario> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new FileAccessError(file, describeFsError(err));
-  }
-  const parsed = parseScenario(file, text);
+  const parsed = parseScenario(file, await readTextFile(file));
   if (!parsed.scenario) throw new InvalidInputError(parsed.problems);
   const scenario = parsed.scenario;
   const policyFile = resolve(dirname(file), scenario.spec.policy);

@@ -44,13 +44,13 @@ spec:
       .split("\n")
       .map((l) => l.slice(l.indexOf("bad.yaml")));
     expect(lines).toEqual([
-      "bad.yaml:3:18: metadata.name: expected a DNS label (lower case letters, digits, '-')",
-      "bad.yaml:5:15: spec.minSamples: Too small: expected number to be >0",
-      'bad.yaml:8:18: spec.metrics[0].direction: Invalid option: expected one of "lowerIsBetter"|"higherIsBetter"',
-      'bad.yaml:9:18: spec.metrics[0].aggregate: Invalid option: expected one of "mean"|"p50"|"p90"|"p95"|"p99"|"rate"',
+      `bad.yaml:3:18: metadata.name: expected a DNS label (lower case letters, digits, '-'), found the string "Voice_Studio"`,
+      "bad.yaml:5:15: spec.minSamples: expected an integer >= 1, found 0",
+      'bad.yaml:8:18: spec.metrics[0].direction: expected one of "lowerIsBetter", "higherIsBetter", found the string "up"',
+      'bad.yaml:9:18: spec.metrics[0].aggregate: expected one of "mean", "p50", "p90", "p95", "p99", "rate", found the string "p97"',
       "bad.yaml:10:15: spec.metrics[0].budget: expected exactly one of `absolute` or `relative`",
       'bad.yaml:11:15: spec.metrics[0]: unknown field "colour"',
-      "bad.yaml:12:7: spec.metrics[1].budget: required field is missing (expected object)",
+      'bad.yaml:12:7: spec.metrics[1].budget: required field "budget" is missing: expected a mapping (key: value)',
     ]);
   });
 
@@ -173,5 +173,64 @@ describe("Prometheus sources in policies", () => {
     const r = await cli("policy", "validate", f("bad.yaml"));
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(message);
+  });
+});
+
+describe("a wrong value says what was expected and what was found", () => {
+  const line = (needle: string) => VALID.split("\n").findIndex((l) => l.includes(needle)) + 1;
+  const validate = async (text: string) => {
+    const f = scratch({ "p.yaml": text });
+    const r = await cli("policy", "validate", f("p.yaml"));
+    expect(r.code).toBe(65);
+    return r.stderr.trim().replace(/^.*p\.yaml/, "p.yaml");
+  };
+
+  it.each([
+    [
+      "a word where an integer goes",
+      VALID.replace("minSamples: 30", "minSamples: thirty"),
+      `p.yaml:${line("minSamples: 30")}:15: spec.minSamples: expected an integer >= 1, found the string "thirty"`,
+    ],
+    [
+      "a number too large for a double",
+      VALID.replace("minSamples: 30", "minSamples: 1e400"),
+      `p.yaml:${line("minSamples: 30")}:15: spec.minSamples: expected an integer >= 1, found 1e400, which is out of range`,
+    ],
+    [
+      "a quoted number",
+      VALID.replace("confidence: 0.95", 'confidence: "0.95"'),
+      `p.yaml:${line("confidence: 0.95")}:15: spec.confidence: expected a number > 0.5 and < 1, found the string "0.95" (write the number without quotes)`,
+    ],
+    [
+      "a missing aggregate",
+      VALID.replace("      aggregate: p95\n", ""),
+      `p.yaml:${line("- name: ttfa_p95")}:7: spec.metrics[0].aggregate: required field "aggregate" is missing: expected one of "mean", "p50", "p90", "p95", "p99", "rate"`,
+    ],
+    [
+      "a budget that is a bare number",
+      VALID.replace("budget: { relative: 0.30 }", "budget: 0.3"),
+      `p.yaml:${line("budget: { relative: 0.30 }")}:15: spec.metrics[0].budget: expected a mapping (key: value), found 0.3`,
+    ],
+    [
+      "a list where one label goes",
+      VALID.replace("sliceBy: [language]\n  minSamples", "sliceBy: [[]]\n  minSamples"),
+      `p.yaml:${line("sliceBy: [language]")}:13: spec.sliceBy[0]: expected a list of at least 1 item, found an empty list`,
+    ],
+  ])("%s", async (_name, text, message) => {
+    expect(await validate(text)).toBe(message);
+  });
+
+  it("a file of another kind says what it is and what is expected, instead of listing its fields", async () => {
+    const scenario = readFileSync("examples/scenarios/aa.yaml", "utf8");
+    const kindLine = scenario.split("\n").findIndex((l) => l.startsWith("kind:")) + 1;
+    expect(await validate(scenario)).toBe(
+      `p.yaml:${kindLine}:7: kind: this is a SimulationScenario; a policy is expected here (kind: RolloutPolicy)`,
+    );
+    const r = await cli("simulate", "policies/voice-studio.yaml");
+    expect(r.code).toBe(65);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "voicectl: invalid input:",
+      `  policies/voice-studio.yaml:${line("kind: RolloutPolicy")}:7: kind: this is a RolloutPolicy; a scenario is expected here (kind: SimulationScenario)`,
+    ]);
   });
 });

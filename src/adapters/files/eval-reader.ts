@@ -2,8 +2,8 @@
 // extracted, and each row is handed to a callback and forgotten, so a million rows never sit in memory.
 import { createReadStream, fstatSync } from "node:fs";
 import { extname } from "node:path";
-import { StringDecoder } from "node:string_decoder";
 import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
+import { EncodingFault, faultProblem, StrictUtf8Decoder } from "./text-encoding.js";
 
 export type EvalFormat = "csv" | "jsonl";
 
@@ -128,7 +128,10 @@ export const MAX_LINE = 64 << 20;
 /** Told how far a long read has got: bytes read of the file's size. */
 export type Progress = (file: string, bytesRead: number, size: number) => void;
 
-/** Yields the file's lines with their 1-based numbers, decoding UTF-8 across chunk boundaries. */
+/**
+ * Yields the file's lines with their 1-based numbers, decoding UTF-8 across chunk boundaries. A file that is
+ * not UTF-8 text is refused at the first fault, with its line and column.
+ */
 async function forEachLine(
   file: string,
   onLine: (line: string, lineNo: number) => void,
@@ -139,12 +142,12 @@ async function forEachLine(
   let bytesRead = 0;
   let lastReport = 0;
   if (progress) stream.on("open", (fd: number) => (size = fstatSync(fd).size));
-  const decoder = new StringDecoder("utf8");
+  const decoder = new StrictUtf8Decoder();
   let rest = "";
   let lineNo = 0;
   try {
     for await (const chunk of stream) {
-      const text = rest + decoder.write(chunk as Buffer);
+      const text = rest + decoder.decode(chunk as Buffer);
       bytesRead += (chunk as Buffer).length;
       if (progress && bytesRead - lastReport >= 16 << 20) {
         lastReport = bytesRead;
@@ -170,7 +173,12 @@ async function forEachLine(
         ]);
       }
     }
+    rest += decoder.end();
   } catch (err) {
+    if (err instanceof EncodingFault) {
+      stream.destroy();
+      throw new InvalidInputError([faultProblem(file, rest + err.before, err.what, lineNo)]);
+    }
     if (err instanceof InvalidInputError) throw err;
     // Only the file system's own errors (they carry a code) are the user's to fix; anything else is a bug.
     if (typeof (err as { code?: unknown } | null)?.code === "string")
@@ -178,7 +186,6 @@ async function forEachLine(
     throw err;
   }
   if (progress && lastReport > 0) progress(file, size, size); // the end of a read that was reported
-  rest += decoder.end();
   if (rest.endsWith("\r")) rest = rest.slice(0, -1);
   if (rest !== "") onLine(rest, lineNo + 1);
 }
@@ -220,7 +227,7 @@ async function readCsv(
       pending = null;
       if (header === null) {
         if (record.length === 1 && record[0] === "") return; // leading blank lines
-        header = record.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, "") : h).trim());
+        header = record.map((h) => h.trim()); // a UTF-8 byte order mark was dropped by the decoder
         index = wanted.map((w) => header!.indexOf(w));
         const dup = header.find((h, i) => h !== "" && header!.indexOf(h) !== i);
         if (dup !== undefined)

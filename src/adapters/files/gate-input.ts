@@ -1,6 +1,6 @@
 // Turns two evaluation files into what the judge takes: a SampleStore (independent or paired rows) or two
 // summary tables. Values are checked as they stream past; every problem is reported with file and line.
-import { InvalidInputError } from "../../core/errors.js";
+import { InvalidInputError, type Problem } from "../../core/errors.js";
 import { parseDecimal } from "../../core/decimal.js";
 import type { JudgePlan } from "../../core/judge/plan.js";
 import { SampleStore, type Arm } from "../../core/judge/samples.js";
@@ -10,7 +10,7 @@ import {
   type SummaryRow,
   type SummaryTable,
 } from "../../core/judge/summary.js";
-import { ProblemList, readEvalFile, type Cell, type Progress } from "./eval-reader.js";
+import { formatOf, ProblemList, readEvalFile, type Cell, type Progress } from "./eval-reader.js";
 
 export interface GateFiles {
   readonly baseline: string;
@@ -98,6 +98,37 @@ function missingOf(layout: Layout, present: ReadonlySet<string>): Set<string> {
   return new Set(layout.columns.filter((c) => !present.has(c)));
 }
 
+/** The policy fields that slice by a label: `spec.sliceBy` for metrics without their own, else theirs. */
+function slicingFields(plan: JudgePlan, label: string): string[] {
+  const fields = new Set<string>();
+  plan.policy.spec.metrics.forEach((m, mi) => {
+    const dims = m.sliceBy ?? plan.policy.spec.sliceBy;
+    if (dims.some((d) => (typeof d === "string" ? d === label : d.includes(label))))
+      fields.add(m.sliceBy ? `spec.metrics[${mi}].sliceBy` : "spec.sliceBy");
+  });
+  return [...fields];
+}
+
+/**
+ * A label column the policy slices by, absent from a file. Unlike a metric's column (its findings are
+ * nodata), a missing label is a mistake in the file: judged, every slice of it would be "never seen" in that
+ * arm, or, paired, take the other file's labels.
+ */
+function missingLabels(plan: JudgePlan, file: string, present: ReadonlySet<string>): Problem[] {
+  const csv = formatOf(file) === "csv";
+  return plan.labels
+    .filter((label) => !present.has(label))
+    .map((label) => ({
+      file,
+      path: label,
+      message: `${csv ? `no "${label}" column in the header` : `no row has a value for "${label}"`}, but the policy slices by it (${slicingFields(plan, label).join(", ")})`,
+    }));
+}
+
+function throwIfAny(problems: readonly Problem[]): void {
+  if (problems.length > 0) throw new InvalidInputError(problems);
+}
+
 /** Independent samples: each file's rows go to their own arm. */
 export async function loadIndependent(plan: JudgePlan, files: GateFiles): Promise<SampleInput> {
   const layout = layoutOf(plan, []);
@@ -105,6 +136,7 @@ export async function loadIndependent(plan: JudgePlan, files: GateFiles): Promis
   const missingColumns = { baseline: new Set<string>(), canary: new Set<string>() };
   const labels: (string | null)[] = new Array<string | null>(layout.labelCount).fill(null);
   const values = new Float64Array(plan.metrics.length);
+  const unlabelled: Problem[] = [];
   for (const arm of ["baseline", "canary"] as Arm[]) {
     const file = files[arm];
     const problems = new ProblemList(file);
@@ -120,7 +152,9 @@ export async function loadIndependent(plan: JudgePlan, files: GateFiles): Promis
       files.progress,
     );
     missingColumns[arm] = missingOf(layout, result.present);
+    unlabelled.push(...missingLabels(plan, file, result.present));
   }
+  throwIfAny(unlabelled);
   return { store, missingColumns, notes: [] };
 }
 
@@ -244,6 +278,10 @@ export async function loadPaired(plan: JudgePlan, files: GateFiles, pairBy: stri
     files.progress,
   );
   requirePairColumn(files.canary, canaryRead.present, pairBy, canaryNoId);
+  throwIfAny([
+    ...missingLabels(plan, files.baseline, baselineRead.present),
+    ...missingLabels(plan, files.canary, canaryRead.present),
+  ]);
 
   const notes: string[] = [];
   const unmatchedBaseline = matched.reduce((n, m) => n + (m ? 0 : 1), 0);
@@ -284,7 +322,7 @@ export async function loadSummary(plan: JudgePlan, file: string, progress?: Prog
   const nCell = layout.wanted.length - 1;
   const table = new Map<string, SummaryRow & { line: number }>();
   const problems = new ProblemList(file);
-  await readEvalFile(
+  const read = await readEvalFile(
     file,
     layout.wanted,
     (cells, line) => {
@@ -335,5 +373,6 @@ export async function loadSummary(plan: JudgePlan, file: string, progress?: Prog
     problems,
     progress,
   );
+  throwIfAny(missingLabels(plan, file, read.present));
   return table;
 }

@@ -1,10 +1,11 @@
 // Reads RolloutPolicy files (YAML, one or more documents) and reports every problem at once, each with the
 // file, line and field path, by mapping zod's issue paths back onto the YAML nodes they came from.
-import { readFile } from "node:fs/promises";
-import { isNode, LineCounter, parseAllDocuments, type Document } from "yaml";
+import { isNode, isScalar, LineCounter, parseAllDocuments, type Document } from "yaml";
 import type { z } from "zod";
-import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
+import { FileAccessError, InvalidInputError, type Problem } from "../../core/errors.js";
 import { POLICY_KIND, policySchema, type Policy } from "../../core/policy/schema.js";
+import { describeIssue, expandUnions, expectedMessage, previewToken } from "./schema-issues.js";
+import { readTextFile } from "./text-encoding.js";
 
 export interface LoadedPolicy {
   readonly file: string;
@@ -37,14 +38,6 @@ function locate(
   return {};
 }
 
-/**
- * A name or token from the file as it may appear in a message: short ones are shown, anything long or spaced
- * by its length only (a pasted transcript or a 10,000-character key must not be echoed back).
- */
-export function previewToken(text: string): string {
-  return /^[\w./:+-]{1,64}$/.test(text) ? `"${text}"` : `<text of ${text.length} characters>`;
-}
-
 /** Words of a message from the YAML parser longer than a name could be are shown by their length only. */
 function shortenLongWords(message: string): string {
   return message.replace(/\S{65,}/g, (w) => `<text of ${w.length} characters>`);
@@ -68,13 +61,28 @@ function documentValue(doc: Document): { value: unknown } | { error: string } {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === "unrecognized_keys") {
-    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map(previewToken).join(", ")}`;
-  }
-  if (issue.code === "invalid_type" && issue.input === undefined)
-    return `required field is missing (expected ${issue.expected})`;
-  return issue.message;
+/** What the kinds voicectl reads are, in a word. */
+const KIND_NOUNS: Readonly<Record<string, string>> = {
+  RolloutPolicy: "a policy",
+  SimulationScenario: "a scenario",
+  VoiceRollout: "a rollout",
+};
+
+/** A document of another kind than expected (a policy given where a scenario goes): what it is, or null. */
+function kindMismatch(value: unknown, expected: string): string | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  const found = (value as { kind?: unknown }).kind;
+  if (typeof found !== "string" || found === expected) return null;
+  const what = Object.hasOwn(KIND_NOUNS, found) ? `a ${found}` : `kind ${previewToken(found)}`;
+  return `this is ${what}; ${KIND_NOUNS[expected] ?? "a document"} is expected here (kind: ${expected})`;
+}
+
+/** The text of the scalar at `path` as written in the file (`1e400`, not the Infinity it parses to). */
+function scalarSource(doc: Document, path: readonly PropertyKey[], text: string): string | undefined {
+  const node = doc.getIn(path as (string | number)[], true);
+  if (!isScalar(node) || !node.range) return undefined;
+  const source = text.slice(node.range[0], node.range[1]).trim();
+  return source.length <= 64 ? source : undefined;
 }
 
 /** One valid document of a YAML file, and a way to point at its fields (for checks after the schema's). */
@@ -120,12 +128,18 @@ export function parseYamlDocuments<S extends z.ZodType>(
       problems.push({ file, line: pos.line, column: pos.col, message: `YAML: ${built.error}` });
       continue;
     }
-    const result = schema.safeParse(built.value);
+    const wrongKind = kindMismatch(built.value, kind);
+    if (wrongKind !== null) {
+      // The rest of the document is judged against the wrong schema: one line saying what it is says more.
+      problems.push({ file, ...locate(doc, ["kind"], lines), path: "kind", message: wrongKind });
+      continue;
+    }
+    const result = schema.safeParse(built.value, { reportInput: true, error: expectedMessage });
     if (result.success) {
       documents.push({ value: result.data, locate: (path) => locate(doc, path, lines) });
       continue;
     }
-    for (const issue of result.error.issues) {
+    for (const issue of expandUnions(result.error.issues)) {
       // An unknown field is pointed at where it stands, not at the object holding it.
       const at =
         issue.code === "unrecognized_keys" && issue.keys.length === 1
@@ -136,7 +150,7 @@ export function parseYamlDocuments<S extends z.ZodType>(
         file,
         ...locate(doc, at, lines),
         path: formatPath(path) || "(document)",
-        message: describeIssue(issue),
+        message: describeIssue(issue, scalarSource(doc, path, text)),
       });
     }
   }
@@ -158,17 +172,9 @@ export function parsePolicies(file: string, text: string): { policies: Policy[];
   return { policies: documents.map((d) => d.value), problems };
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (err) {
-    throw new FileAccessError(file, describeFsError(err));
-  }
-}
-
 /** Load exactly one policy from a file, or throw with every problem found. */
 export async function loadPolicy(file: string): Promise<LoadedPolicy> {
-  const { policies, problems } = parsePolicies(file, await readText(file));
+  const { policies, problems } = parsePolicies(file, await readTextFile(file));
   if (problems.length > 0) throw new InvalidInputError(problems);
   if (policies.length !== 1) {
     throw new InvalidInputError([{ file, message: `expected one RolloutPolicy, found ${policies.length}` }]);
@@ -186,9 +192,12 @@ export async function validatePolicyFiles(
   for (const file of files) {
     let text: string;
     try {
-      text = await readText(file);
+      text = await readTextFile(file);
     } catch (err) {
-      missing.push({ file, message: (err as FileAccessError).message.slice(file.length + 2) });
+      if (err instanceof InvalidInputError) problems.push(...err.problems);
+      else if (err instanceof FileAccessError)
+        missing.push({ file, message: err.message.slice(file.length + 2) });
+      else throw err;
       continue;
     }
     const r = parsePolicies(file, text);

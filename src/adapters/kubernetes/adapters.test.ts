@@ -186,7 +186,7 @@ describe("checkPolicyObject", () => {
 
   it("reports a missing spec", () => {
     const r = checkPolicyObject("rolloutpolicy/voice/empty", { ...asServed, spec: undefined });
-    expect("error" in r ? r.error : "").toContain("spec: required field is missing");
+    expect("error" in r ? r.error : "").toContain('spec: required field "spec" is missing');
   });
 });
 

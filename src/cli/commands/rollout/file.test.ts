@@ -84,7 +84,7 @@ describe("parseRolloutFile", () => {
     [
       "a missing required field, at its parent",
       GOOD.replace("  traffic: { gatewayAPI: { httpRoute: tts } }\n", ""),
-      /^bad\.yaml:6:3: spec\.traffic: required field is missing \(expected object\)$/,
+      /^bad\.yaml:6:3: spec\.traffic: required field "traffic" is missing: expected a mapping \(key: value\)$/,
     ],
     [
       "a bad duration",
@@ -92,6 +92,21 @@ describe("parseRolloutFile", () => {
       /spec\.steps\[1\]/,
     ],
     ["another kind", GOOD.replace("kind: VoiceRollout", "kind: Rollout"), /^bad\.yaml:2:7: kind: /],
+    [
+      "a pause step whose pause is a number",
+      GOOD.replace("    - pause: {}", "    - pause: 5"),
+      /^bad\.yaml:12:14: spec\.steps\[1\]\.pause: expected a mapping \(key: value\), found 5$/,
+    ],
+    [
+      "a step of no known kind",
+      GOOD.replace("    - pause: {}", "    - wait: 5m"),
+      /^bad\.yaml:12:7: spec\.steps\[1\]: expected a mapping with one of the fields "setWeight", "pause", "analysis", found a mapping with the field "wait"$/,
+    ],
+    [
+      "a policy where a rollout goes",
+      readFileSync("policies/voice-studio.yaml", "utf8"),
+      /^bad\.yaml:5:7: kind: this is a RolloutPolicy; a rollout is expected here \(kind: VoiceRollout\)$/,
+    ],
     [
       "an upper-case name",
       GOOD.replace("name: tts\n", "name: TTS\n"),

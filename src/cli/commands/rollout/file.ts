@@ -1,10 +1,10 @@
 // A VoiceRollout file for `voicectl rollout start -f`: YAML or JSON (JSON is YAML), checked against the same
 // zod schema the CRD is generated from before anything is sent, so a mistake is reported with file, line and
 // field path, and nothing half-valid reaches the cluster.
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { formatPath, parseYamlDocuments } from "../../../adapters/files/policy-file.js";
-import { describeFsError, FileAccessError, InvalidInputError, type Problem } from "../../../core/errors.js";
+import { readTextFile } from "../../../adapters/files/text-encoding.js";
+import { InvalidInputError, type Problem } from "../../../core/errors.js";
 import {
   API_VERSION,
   ROLLOUT_KIND,
@@ -66,11 +66,5 @@ export function parseRolloutFile(file: string, text: string): RolloutFile {
 }
 
 export async function loadRolloutFile(file: string): Promise<RolloutFile> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new FileAccessError(file, describeFsError(err));
-  }
-  return parseRolloutFile(file, text);
+  return parseRolloutFile(file, await readTextFile(file));
 }
