@@ -39,11 +39,17 @@ class Dnsmos:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        opts.enable_cpu_mem_arena = False  # return a window's buffers after each run instead of keeping the peak
         self.session = ort.InferenceSession(str(model or dnsmos_model()), opts, providers=["CPUExecutionProvider"])
 
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
-        """OVRL for each row of (n, 144160) float32 audio in [-1, 1]."""
-        raw = self.session.run(None, {"input_1": windows.astype(np.float32)})[0]
+        """OVRL for each row of (n, 144160) float32 audio in [-1, 1].
+
+        One window per run: a batch of three windows took the process from 270 to 700 MB peak, for no CPU saved.
+        """
+        raw = np.concatenate(
+            [self.session.run(None, {"input_1": w[None].astype(np.float32)})[0] for w in windows]
+        )
         return OVRL_POLY(raw[:, 2].astype(np.float64))
 
     def score_clips(self, clips: Sequence[np.ndarray]) -> list[float]:
