@@ -17,7 +17,13 @@ if ! command -v flite >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends flite >/dev/null
 fi
 
-key=$( { cat pyproject.toml; echo "$resemblyzer"; "$python" --version; } | sha256sum | cut -c1-16)
+# The dependencies as pyproject.toml pins them (runtime and test); the package itself runs from src/.
+requirements=$("$python" -c '
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))')
+# Keyed by the pins (not the whole file): editing pytest options does not rebuild the venv.
+key=$( { echo "$requirements"; echo "$resemblyzer"; "$python" --version; } | sha256sum | cut -c1-16)
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/voicectl/scorer-venv/$key"
 if [ -f "$venv/.complete" ]; then
   echo "== scorer venv: cached ($venv)"
@@ -26,11 +32,7 @@ else
   t0=$SECONDS
   rm -rf "$venv"
   "$python" -m venv "$venv"
-  # The dependencies as pyproject.toml pins them (runtime and test); the package itself runs from src/.
-  "$python" -c '
-import tomllib
-p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))' >"$venv/requirements.txt"
+  echo "$requirements" >"$venv/requirements.txt"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$venv/requirements.txt"
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$resemblyzer"
   touch "$venv/.complete"
@@ -39,7 +41,7 @@ fi
 
 echo "== scorer tests (pytest)"
 status=0
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests || status=$?
+"$venv/bin/python" -m pytest -q tests || status=$?
 if [ "$status" = 5 ]; then
   echo "pytest collected no test: failing" >&2
   exit 1

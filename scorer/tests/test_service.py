@@ -305,3 +305,41 @@ def test_references_are_re_read_when_the_folder_changes(engine, refs_dir, speech
     (folder / "bad name.wav").write_bytes(b"x")
     assert refs.refresh()
     assert refs.ids() == ["alice", "bob", "carol"] and "bad name.wav" in refs.errors
+
+
+def test_the_serve_command_starts_scores_and_stops_on_sigterm(refs_dir, speech):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicectl_scorer", "serve", "--port", "0", "--references", str(refs_dir),
+         "--queue", "4"],
+        env={**os.environ, "PYTHONPATH": str(src)}, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        port = None
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, lines
+        client = Client(port)
+        status, body = client.post({**labels("v9", "bob"), "text": TEXTS[1]}, audio_of(speech, "slt", 1))
+        assert status == 202, body
+        status, data = client.request("GET", "/healthz")
+        assert status == 200 and json.loads(data)["scorer"] == SCORER_ID
+        proc.send_signal(signal.SIGTERM)  # stops after the queued sample is scored or dropped
+        assert proc.wait(timeout=60) == 0
+        assert TEXTS[1] not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

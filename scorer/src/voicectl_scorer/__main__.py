@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = sub.add_parser("serve", help="score samples posted by model servers; export /metrics")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--port", type=int, default=8080, help="0 picks a free port (logged at start)")
     s.add_argument("--references", type=Path, help="folder of reference audio, one <voice_id>.wav per voice")
     s.add_argument("--workers", type=int, default=1, help="scoring threads (about one core each)")
     s.add_argument("--queue", type=int, default=64, help="samples waiting at most; more are dropped at random")
