@@ -261,7 +261,7 @@ class Scorer:
             wav = audio.decode(data, self.limits)
         except audio.AudioRejected as e:
             self.reject(e.reason)
-            return 422 if e.reason != "too_large" else 413, {"error": str(e), "reason": e.reason}
+            return 422, {"error": str(e), "reason": e.reason}
         sample = Sample(dict(labels), text, wav)
         self.metrics.admitted.labels(labels["version"]).inc()
         known = self.references.get(labels["voice_id"]) is not None
