@@ -343,3 +343,48 @@ def test_the_serve_command_starts_scores_and_stops_on_sigterm(refs_dir, speech):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class _FakeEngine:
+    """Unit tests of the wiring only: fixed scores, or a failure for one text."""
+
+    def similarity(self, wav, reference):
+        return 0.9
+
+    def wer(self, wav, text):
+        if text == "explode":
+            raise RuntimeError("decoder failure")
+        return 0.1
+
+    def mos(self, clips):
+        return [3.0] * len(clips)
+
+
+def test_a_scoring_failure_is_counted_and_the_worker_goes_on(engine, refs_dir, speech):
+    metrics = Metrics()
+    refs = References(refs_dir, engine.encoder)
+    scorer = Scorer(refs, [_FakeEngine()], metrics, queue_capacity=8,
+                    mos_groups=MosGroups(max_age=0.0, rng=random.Random(0)))
+    scorer.start()
+    data = audio_of(speech, "slt", 1)
+    assert scorer.admit(labels("v1", "bob"), "explode", data)[0] == 202
+    assert scorer.admit(labels("v2", "bob"), TEXTS[1], data)[0] == 202
+    assert scorer.drain(30)
+    scorer.stop()
+    assert metrics.errors.labels("wer")._value.get() == 1
+    assert metrics.wer.labels("v2", "bob", "en", "voice-studio", "acme", SCORER_ID)._sum.get() == pytest.approx(0.1)
+    # max_age 0: each group is stale as soon as its clip is added, and discarded for its own version.
+    assert metrics.mos_discarded.labels("v1")._value.get() == 1
+    assert metrics.mos_discarded.labels("v2")._value.get() == 1
+    assert metrics.mos.labels("v2", "bob", "en", "voice-studio", "acme", SCORER_ID)._sum.get() == 0
+
+
+def test_unknown_voice_ids_beyond_the_cap_share_one_label(engine, refs_dir, speech):
+    metrics = Metrics()
+    scorer = Scorer(References(refs_dir, engine.encoder), [engine], metrics, queue_capacity=1)
+    data = audio_of(speech, "slt", 1)
+    for k in range(105):
+        assert scorer.admit(labels("v1", f"voice{k}"), TEXTS[1], data)[0] == 202
+    assert metrics.unknown_voice.labels("v1", "voice0")._value.get() == 1
+    assert metrics.unknown_voice.labels("v1", "_other")._value.get() == 5
+    assert len(scorer.unknown_seen) == 100
