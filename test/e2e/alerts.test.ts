@@ -172,3 +172,196 @@ describe("the chart's alert rules", () => {
     expect(firing.labels["severity"]).toBe("critical");
   });
 });
+
+/** A promtool unit-test case: series (promtool's expanding notation, one sample a minute) and expectations. */
+interface PromtoolGroup {
+  readonly what: string;
+  readonly input_series: readonly { series: string; values: string }[];
+  readonly alert_rule_test: readonly {
+    eval_time: string;
+    alertname: string;
+    exp_alerts: readonly { exp_labels: Record<string, string> }[];
+  }[];
+}
+
+const phase = (p: string, values: string, pod = "a", rollout = "tts-v42") => ({
+  series: `voicectl_rollout_phase{namespace="voice-prod",rollout="${rollout}",phase="${p}",pod="${pod}"}`,
+  values,
+});
+const paused = {
+  alertname: "VoicectlRolloutPaused",
+  namespace: "voice-prod",
+  rollout: "tts-v42",
+  severity: "warning",
+};
+
+// The rules over hours of simulated time (promtool test rules), for what a test in real time cannot wait
+// for: the shipped `for:` durations, a failover between leaders, the one-hour rollback window, an operator
+// that stops reconciling, slow looks. Annotations are left out here; the real alerts above check them.
+const PROMTOOL_GROUPS: PromtoolGroup[] = [
+  {
+    what: "a failover (the old leader's series end with a stale marker, the new one's begin a minute later) keeps the paused clock",
+    input_series: [phase("Paused", "1x10 stale", "a"), phase("Paused", "_x12 1x40", "b")],
+    alert_rule_test: [
+      { eval_time: "29m", alertname: "VoicectlRolloutPaused", exp_alerts: [] },
+      { eval_time: "31m", alertname: "VoicectlRolloutPaused", exp_alerts: [{ exp_labels: paused }] },
+    ],
+  },
+  {
+    what: "a rollout approved before its for: never alerts; one that stays paused does",
+    input_series: [phase("Paused", "1x20 0x20", "a", "approved"), phase("Paused", "0x5 1x40", "a")],
+    alert_rule_test: [
+      { eval_time: "34m", alertname: "VoicectlRolloutPaused", exp_alerts: [] },
+      { eval_time: "36m", alertname: "VoicectlRolloutPaused", exp_alerts: [{ exp_labels: paused }] },
+    ],
+  },
+  {
+    what: "a rollback alerts at once and for an hour; one from before the operator's restart does not",
+    input_series: [phase("RolledBack", "0x10 1x80"), phase("RolledBack", "1x90", "a", "old")],
+    alert_rule_test: [
+      { eval_time: "9m", alertname: "VoicectlRolloutRolledBack", exp_alerts: [] },
+      {
+        eval_time: "11m",
+        alertname: "VoicectlRolloutRolledBack",
+        exp_alerts: [
+          {
+            exp_labels: {
+              namespace: "voice-prod",
+              rollout: "tts-v42",
+              phase: "RolledBack",
+              severity: "warning",
+            },
+          },
+        ],
+      },
+      { eval_time: "75m", alertname: "VoicectlRolloutRolledBack", exp_alerts: [] },
+    ],
+  },
+  {
+    what: "an operator whose passes stop while a rollout is active alerts",
+    input_series: [
+      phase("Progressing", "1x40"),
+      { series: "voicectl_reconcile_duration_seconds_count", values: "0+1x10 10x30" },
+      { series: "voicectl_reconcile_errors_total", values: "0x40" },
+    ],
+    alert_rule_test: [
+      { eval_time: "18m", alertname: "VoicectlOperatorNotReconciling", exp_alerts: [] },
+      {
+        eval_time: "27m",
+        alertname: "VoicectlOperatorNotReconciling",
+        exp_alerts: [{ exp_labels: { severity: "critical" } }],
+      },
+    ],
+  },
+  {
+    what: "an operator whose every pass fails alerts, for not reconciling and for errors",
+    input_series: [
+      phase("Paused", "1x40"),
+      { series: "voicectl_reconcile_duration_seconds_count", values: "0+1x40" },
+      { series: "voicectl_reconcile_errors_total", values: "0+1x40" },
+    ],
+    alert_rule_test: [
+      {
+        eval_time: "20m",
+        alertname: "VoicectlOperatorNotReconciling",
+        exp_alerts: [{ exp_labels: { severity: "critical" } }],
+      },
+      {
+        eval_time: "20m",
+        alertname: "VoicectlReconcileErrors",
+        exp_alerts: [{ exp_labels: { severity: "warning" } }],
+      },
+    ],
+  },
+  {
+    what: "a healthy operator, and one whose last rollout was deleted, do not alert",
+    input_series: [
+      phase("Progressing", "1x60"),
+      { series: "voicectl_reconcile_duration_seconds_count", values: "0+1x60" },
+      { series: "voicectl_reconcile_errors_total", values: "0x60" },
+      // Deleted at 10m: the operator forgets its series after its last pass.
+      phase("Progressing", "1x10 stale", "a", "deleted"),
+    ],
+    alert_rule_test: [
+      { eval_time: "40m", alertname: "VoicectlOperatorNotReconciling", exp_alerts: [] },
+      { eval_time: "40m", alertname: "VoicectlReconcileErrors", exp_alerts: [] },
+      { eval_time: "40m", alertname: "VoicectlOperatorDown", exp_alerts: [] },
+    ],
+  },
+  {
+    what: "with the last rollout deleted, passes stopping is no alert",
+    input_series: [
+      phase("Progressing", "1x10 stale", "a", "deleted"),
+      { series: "voicectl_reconcile_duration_seconds_count", values: "0+1x10 11x40" },
+      { series: "voicectl_reconcile_errors_total", values: "0x50" },
+    ],
+    alert_rule_test: [
+      { eval_time: "16m", alertname: "VoicectlOperatorNotReconciling", exp_alerts: [] },
+      { eval_time: "30m", alertname: "VoicectlOperatorNotReconciling", exp_alerts: [] },
+    ],
+  },
+  {
+    what: "no replica scraped for 5 minutes",
+    input_series: [{ series: "voicectl_reconcile_errors_total", values: "0x5 stale" }],
+    alert_rule_test: [
+      { eval_time: "4m", alertname: "VoicectlOperatorDown", exp_alerts: [] },
+      {
+        eval_time: "12m",
+        alertname: "VoicectlOperatorDown",
+        exp_alerts: [{ exp_labels: { severity: "critical" } }],
+      },
+    ],
+  },
+  {
+    what: "looks slower than 10 s at the 90th percentile for 15 minutes",
+    input_series: [
+      { series: 'voicectl_analysis_duration_seconds_bucket{le="10"}', values: "0+1x40" },
+      { series: 'voicectl_analysis_duration_seconds_bucket{le="30"}', values: "0+10x40" },
+      { series: 'voicectl_analysis_duration_seconds_bucket{le="+Inf"}', values: "0+10x40" },
+    ],
+    alert_rule_test: [
+      { eval_time: "10m", alertname: "VoicectlAnalysisSlow", exp_alerts: [] },
+      {
+        eval_time: "20m",
+        alertname: "VoicectlAnalysisSlow",
+        exp_alerts: [{ exp_labels: { severity: "warning" } }],
+      },
+    ],
+  },
+  {
+    what: "fast looks do not alert",
+    input_series: [
+      { series: 'voicectl_analysis_duration_seconds_bucket{le="1"}', values: "0+10x40" },
+      { series: 'voicectl_analysis_duration_seconds_bucket{le="+Inf"}', values: "0+10x40" },
+    ],
+    alert_rule_test: [{ eval_time: "30m", alertname: "VoicectlAnalysisSlow", exp_alerts: [] }],
+  },
+];
+
+describe("the shipped rules over simulated hours (promtool test rules on files/alerts.yaml)", () => {
+  it.each(PROMTOOL_GROUPS.map((g) => [g.what, g] as const))("%s", async (_what, group) => {
+    // The shipped rules without their annotations (checked against real notifications above).
+    const rules = join(dir, "rules-no-annotations.yaml");
+    writeFileSync(
+      rules,
+      stringify({
+        groups: alertGroups().map((g) => ({ ...g, rules: g.rules.map(({ annotations: _a, ...r }) => r) })),
+      }),
+    );
+    const test = join(dir, `promtool-${PROMTOOL_GROUPS.indexOf(group)}.yaml`);
+    const { what: _w, ...body } = group;
+    writeFileSync(
+      test,
+      stringify({ rule_files: [rules], evaluation_interval: "1m", tests: [{ interval: "1m", ...body }] }),
+    );
+    const r = await run("promtool", ["test", "rules", test]).then(
+      (x) => ({ code: 0, out: x.stdout + x.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: e.code ?? 1,
+        out: `${e.stdout ?? ""}${e.stderr ?? ""}`,
+      }),
+    );
+    expect(r.out).toContain("SUCCESS");
+    expect(r.code).toBe(0);
+  });
+});
