@@ -2,6 +2,7 @@
 // every query parses with Prometheus' grammar and selects only series that exist (the operator's, from
 // src/operator/metrics.ts, and the metric contract's, docs/metrics.md); every alert tells on-call what to
 // run. test/e2e/alerts.test.ts fires the rules through a real Prometheus and Alertmanager.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   alertGroups,
@@ -96,6 +97,17 @@ describe("alert rules (files/alerts.yaml)", () => {
       expect(text, r.alert).toContain("{{ $labels.namespace }}/{{ $labels.rollout }}");
       expect(text, r.alert).toContain(
         "voicectl rollout status {{ $labels.rollout }} -n {{ $labels.namespace }}",
+      );
+    }
+  });
+
+  it("are documented with their default for: in values.yaml and the chart's README", () => {
+    const values = readFileSync("charts/voicectl/values.yaml", "utf8").replace(/\n\s*#\s*/g, " ");
+    const readme = readFileSync("charts/voicectl/README.md", "utf8");
+    for (const r of rules) {
+      expect(values, `values.yaml on ${r.alert}`).toContain(`${r.alert} ${r.for}`);
+      expect(readme, `README on ${r.alert}`).toMatch(
+        new RegExp(`\\| \`${r.alert}\`[^\\n]*\\| ${r.for} +\\|\\n`),
       );
     }
   });
