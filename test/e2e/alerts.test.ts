@@ -33,9 +33,19 @@ import {
   grafanaToPromql,
   type RuleGroup,
 } from "../support/monitoring.js";
-import { startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { INSTALL_HINT, startPrometheus, type PrometheusServer } from "../support/prometheus.js";
 
 const run = promisify(execFile);
+/** promtool (Debian's prometheus package ships it) with its output; a missing binary says how to install it. */
+async function promtool(args: readonly string[]): Promise<{ code: number; out: string }> {
+  return run("promtool", [...args]).then(
+    (x) => ({ code: 0, out: x.stdout + x.stderr }),
+    (e: { code?: number | string; stdout?: string; stderr?: string }) => {
+      if (e.code === "ENOENT") throw new Error(`no promtool on PATH: ${INSTALL_HINT}`);
+      return { code: typeof e.code === "number" ? e.code : 1, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+    },
+  );
+}
 const ROLLOUT = { namespace: "voice-prod", name: "tts-v42" };
 /** The chart's values for this test: every rule evaluated each second, short `for:` where it matters. */
 const OVERRIDES = {
@@ -114,8 +124,9 @@ afterAll(async () => {
 describe("the chart's alert rules", () => {
   it("pass promtool check rules, as files/alerts.yaml and as the chart renders them", async () => {
     for (const file of [ALERTS_FILE, renderedRules]) {
-      const { stdout } = await run("promtool", ["check", "rules", file]);
-      expect(stdout).toContain("SUCCESS: 6 rules found");
+      const r = await promtool(["check", "rules", file]);
+      expect(r.out).toContain("SUCCESS: 6 rules found");
+      expect(r.code).toBe(0);
     }
   });
 
@@ -418,13 +429,7 @@ describe("the shipped rules over simulated hours (promtool test rules on files/a
       test,
       stringify({ rule_files: [rules], evaluation_interval: "1m", tests: [{ interval: "1m", ...body }] }),
     );
-    const r = await run("promtool", ["test", "rules", test]).then(
-      (x) => ({ code: 0, out: x.stdout + x.stderr }),
-      (e: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: e.code ?? 1,
-        out: `${e.stdout ?? ""}${e.stderr ?? ""}`,
-      }),
-    );
+    const r = await promtool(["test", "rules", test]);
     expect(r.out).toContain("SUCCESS");
     expect(r.code).toBe(0);
   });
