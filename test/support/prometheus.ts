@@ -52,6 +52,23 @@ export interface PrometheusOptions {
   /** Default 30 s. */
   readonly readyTimeoutMs?: number | undefined;
   readonly binary?: string | undefined;
+  /** Rule files (absolute paths) to load, e.g. the chart's alert rules. */
+  readonly ruleFiles?: readonly string[] | undefined;
+  /** Alertmanagers (host:port) to send alerts to. */
+  readonly alertmanagers?: readonly string[] | undefined;
+  /** How often rules are evaluated; default: the scrape interval. */
+  readonly evaluationInterval?: string | undefined;
+}
+
+/** The rule_files and alerting sections of prometheus.yml, and the evaluation interval, when asked for. */
+function alertingConfig(options: PrometheusOptions, global: Record<string, string>): Record<string, unknown> {
+  return {
+    global: { ...global, evaluation_interval: options.evaluationInterval ?? global["evaluation_interval"] },
+    ...(options.ruleFiles?.length ? { rule_files: [...options.ruleFiles] } : {}),
+    ...(options.alertmanagers?.length
+      ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [...options.alertmanagers] }] }] } }
+      : {}),
+  };
 }
 
 export interface PromSample {
@@ -149,7 +166,10 @@ async function startOnce(
     ],
   };
   // JSON is YAML: no quoting surprises in label values.
-  writeFileSync(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
+  writeFileSync(
+    join(dir, "prometheus.yml"),
+    JSON.stringify({ ...config, ...alertingConfig(options, config.global) }, null, 2),
+  );
   const child = spawn(
     binary,
     [
