@@ -90,8 +90,15 @@ export function initialOnlineState(): OnlineState {
   return { tests: {}, declared: null, late: { critical: 0, other: 0 }, looks: 0 };
 }
 
-function emptyTest(metric: PlannedMetric): TestState {
-  if (metric.kind === "moments") return { kind: "moments", state: initialMeansState() };
+/** A new test; `alpha` is its level, which a bounded mean's sequence is tuned for. */
+function emptyTest(metric: PlannedMetric, alpha: number): TestState {
+  if (metric.kind === "moments") {
+    const bounds = metric.spec.bounds;
+    // A test of zero level (a late slice with no alpha left) is never judged; it needs no tuning.
+    const bounded =
+      bounds !== undefined && alpha > 0 ? { bounds: [bounds[0]!, bounds[1]!] as const, alpha } : undefined;
+    return { kind: "moments", state: initialMeansState(bounded) };
+  }
   if (metric.kind === "rate") return { kind: "rate", state: initialRateState() };
   return { kind: "histogram", state: initialQuantileState() };
 }
@@ -163,7 +170,7 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
       slice: c.inc.slice,
       critical: c.metric.spec.critical,
       alpha: testLevel,
-      test: updateTest(emptyTest(c.metric), c.inc, String(look.canaryWeight)),
+      test: updateTest(emptyTest(c.metric, testLevel), c.inc, String(look.canaryWeight)),
     };
   }
   return { tests, declared, late, looks: state.looks + 1 };
@@ -229,7 +236,9 @@ function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
       canary,
       samples: meansSamples(test.state),
       limit: limitVerdict(metric, own, canary),
-      note: null,
+      note: test.state.bounded?.outOfBounds
+        ? `values outside the declared bounds [${test.state.bounded.lo}, ${test.state.bounded.hi}] (a ${test.state.bounded.outOfBounds.arm} batch's mean ${test.state.bounded.outOfBounds.mean}): fix the metric's bounds`
+        : null,
     };
   }
   if (test.kind === "histogram") {
@@ -357,7 +366,8 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       budget: metric.spec.budget,
       confidence: 1 - t.alpha,
       samples: j.samples,
-      method: METHOD[t.test.kind],
+      method:
+        t.test.kind === "moments" && t.test.state.bounded ? "empirical-bernstein-cs" : METHOD[t.test.kind],
       limit: j.limit,
       reason: "",
     };
