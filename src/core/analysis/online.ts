@@ -90,14 +90,9 @@ export function initialOnlineState(): OnlineState {
   return { tests: {}, declared: null, late: { critical: 0, other: 0 }, looks: 0 };
 }
 
-/** A new test; `alpha` is its level, which a bounded mean's sequence is tuned for. */
-function emptyTest(metric: PlannedMetric, alpha: number): TestState {
+function emptyTest(metric: PlannedMetric): TestState {
   if (metric.kind === "moments") {
-    const bounds = metric.spec.bounds;
-    // A test of zero level (a late slice with no alpha left) is never judged; it needs no tuning.
-    const bounded =
-      bounds !== undefined && alpha > 0 ? { bounds: [bounds[0]!, bounds[1]!] as const, alpha } : undefined;
-    return { kind: "moments", state: initialMeansState(bounded) };
+    return { kind: "moments", state: initialMeansState(metric.spec.bounds) };
   }
   if (metric.kind === "rate") return { kind: "rate", state: initialRateState() };
   return { kind: "histogram", state: initialQuantileState() };
@@ -170,7 +165,7 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
       slice: c.inc.slice,
       critical: c.metric.spec.critical,
       alpha: testLevel,
-      test: updateTest(emptyTest(c.metric, testLevel), c.inc, String(look.canaryWeight)),
+      test: updateTest(emptyTest(c.metric), c.inc, String(look.canaryWeight)),
     };
   }
   return { tests, declared, late, looks: state.looks + 1 };

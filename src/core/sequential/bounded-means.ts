@@ -2,41 +2,40 @@
 // [0, 1]): a nonasymptotic confidence sequence, valid at every look and at every sample size, whatever the
 // distribution inside the bounds (skewed, discrete, constant).
 //
-// Method: the predictable plug-in empirical-Bernstein confidence sequence (PrPl-EB) of Waudby-Smith & Ramdas,
-// "Estimating means of bounded random variables by betting", JRSSB 2024 (arXiv 2010.09686), Theorem 2, for each
-// arm, with the tuning of the authors' reference code (PyPI `confseq`, predmix.py and betting_strategies.py:
-// `predmix_empbern_cs`, `lambda_predmix_eb`). Values are rescaled to y = (x − lo)/(hi − lo) in [0, 1]. For
-// predictable λ_i in [0, 1) and predictable centres m_i,
-//   M_t(μ) = Π exp( λ_i (y_i − μ) − ψ(λ_i) (y_i − m_i)² ),   ψ(λ) = −log(1 − λ) − λ,
-// is a nonnegative supermartingale at the true mean μ (Fan et al.'s inequality; Howard et al. 2021), and so is
-// its mirror on 1 − y. By Ville's inequality each one-sided bound misses with probability ≤ α/2 over ALL
-// looks, and the two together give
-//   μ ∈ [ Σλy/Σλ − (log(2/α) + Σψ(λ)(y − m)²)/Σλ,  Σλy/Σλ + (log(2/α) + Σψ(λ)(y − m)²)/Σλ ]   for every t.
-// The radius never vanishes: log(2/α)/Σλ > 0 whatever the sample variance (30 identical zeros included).
+// Method: empirical-Bernstein confidence sequences (Howard, Ramdas, McAuliffe, Sekhon, "Time-uniform,
+// nonparametric, nonasymptotic confidence sequences", Annals of Statistics 2021, Theorem 4; Waudby-Smith &
+// Ramdas, "Estimating means of bounded random variables by betting", JRSSB 2024, section 3) for each arm, with
+// a union over a fixed grid of bets. Values are rescaled to y = (x − lo)/(hi − lo) in [0, 1]. For a fixed
+// λ in [0, 1) and predictable centres m_i in [0, 1] (fixed before y_i is seen),
+//   M_t(μ) = exp( λ Σ(y_i − μ) − ψ(λ) V_t ),   V_t = Σ (y_i − m_i)²,   ψ(λ) = −log(1 − λ) − λ,
+// is a nonnegative supermartingale at the true mean μ (Fan et al.'s inequality), and so is its mirror on 1 − y
+// (same V_t). By Ville's inequality, at level α each one-sided bound misses with probability ≤ α/2 over ALL
+// looks:  |ȳ_t − μ| ≤ (log(2/α) + ψ(λ) V_t) / (λ t).
+// One λ is narrowest at one sample size only (λ* ≈ sqrt(2 log(2/α) / (σ² t))). So we use J = 24 bets on a
+// geometric grid from 0.5 down to 0.5/1.3^23 ≈ 0.0012, each at level α/J, and take the narrowest: a union bound,
+// so the whole sequence still misses with probability ≤ α, and at any t some bet is within a factor 1.14 of λ*.
+// The price of the grid is log(2J/α) in place of log(2/α): 16% of width at α = 3.5e-4.
+// WHY not the predictable plug-in bets λ_t ∝ 1/sqrt(t log t) of Waudby-Smith & Ramdas (their PrPl-EB, also
+// measured here): at the few thousand values per arm a slice collects, they give intervals about 4x wider than
+// the grid (clone-drift rolled back after 18 looks instead of 3). The hedged-capital betting sequence is tighter
+// still, but its capital Π(1 + λ_i(y_i − m)) needs every value, not batch moments.
 //
 // Batches: the operator receives, per look and arm, a batch (count, sum, sum of squares), never single values.
-// The supermartingale only needs λ_i and m_i to be PREDICTABLE, i.e. fixed before y_i is seen. We fix them once
-// per batch, from the earlier batches only, and use the same λ_b and m_b for every value in the batch. Then the
-// three running sums the sequence needs are exact functions of the batch's moments:
-//   Σ_b λ_b·count_b,   Σ_b λ_b·sum_b,   Σ_b ψ(λ_b)·Σ_{i∈b}(y_i − m_b)² = ψ(λ_b)·(m2_b + count_b (ȳ_b − m_b)²).
-// This is the per-value sequence with a (legitimate) choice of λ, not an approximation: the guarantee holds
-// exactly at every batch boundary, which is where the analysis looks. The price is only efficiency: λ cannot
-// adapt within a batch, and the first batch's λ and centre come from the prior (mean 1/2, variance 1/4) because
-// nothing was seen before it. The per-batch λ counts are allowed to depend on the batch's COUNT (how many values
-// arrived), since the allocation of requests to arms does not depend on their values.
-//
-// λ for batch b, following `lambda_predmix_eb` (the CS version, not tuned to one sample size):
-//   λ_b = min(1/2, sqrt(2 log(2/α_tune) / (t log(1 + t) σ̂²))),  t = values after the batch,
-//   σ̂² = (1/4 + Σ_{earlier}(y − μ̂)²)/(n + 1),  μ̂ = (1/2 + Σ_{earlier} y)/(n + 1),  m_b = μ̂.
-// With batches of one value this is exactly confseq's sequence (bench/confseq-check compares numbers). The
-// variance sum is kept per batch as m2_b + count_b (ȳ_b − μ̂_after)² (confseq adds each (y_i − μ̂_i)²); any
-// predictable choice is valid. α_tune is fixed when the test is created (the test's level) and stored, so the
-// sequence of λ never depends on a later alpha; the interval can be read at any alpha.
+// Everything above is a function of batch moments: Σ(y_i − μ) from the sums, and with one centre m_b per batch
+// (fixed before the batch, so predictable), Σ_{i∈b}(y_i − m_b)² = m2_b + count_b (ȳ_b − m_b)². The guarantee is
+// exact at every batch boundary, which is where the analysis looks; nothing is approximated.
+// Centres: an arm's running mean before the batch. An arm's FIRST batch has no earlier values of its own; it is
+// centred at the other arm's mean (its earlier values, or its batch at the same look). That is predictable for
+// this arm because the arms are independent (condition on the other arm's values: this arm's values are still
+// i.i.d. with mean μ), and it avoids the prior centre 1/2, whose error (ȳ − 1/2)² per value would dominate V
+// for ever after a large first batch (similarity at 0.86 on the rescaled axis: 0.13 per value against a
+// variance of 3e-4). With neither arm seen before, the centre is 1/2.
+// The radius never vanishes: log(2J/α)/(λ t) > 0 whatever the sample variance (30 identical zeros included).
 //
 // Two arms: each arm's sequence at α/2 (two-sided), combined by interval arithmetic for θ = μC − k·μB (k ≥ 0):
 // [LC − k·UB, UC − k·LB] covers θ whenever both arm intervals cover (union bound: miss ≤ α/2 + α/2). Widths add
 // rather than add in quadrature: with a 10/90 split the canary's width dominates and the loss against a joint
-// two-sample sequence is about 1.27x in width (bench/RESULTS.md, "Bounded means").
+// two-sample sequence is about 1.27x.
 //
 // Bounds are a contract: a batch whose mean or spread is impossible within [lo, hi] (mean outside, or a variance
 // above (mean − lo)(hi − mean), the largest any values inside the bounds can have) proves the declared bounds
@@ -44,7 +43,7 @@
 // pass) and says why.
 //
 // Assumptions: within an arm, values have the same conditional mean given the past (i.i.d. suffices); arms
-// independent; allocation independent of the values.
+// independent; allocation (how many values each arm gets when) independent of the values.
 
 import type { Interval } from "../types.js";
 import { checkAlpha } from "./mixture.js";
@@ -56,31 +55,23 @@ export interface BoundedArm {
   readonly n: number;
   /** Σ y. */
   readonly sum: number;
-  /** Σ over batches of m2_b + count_b (ȳ_b − μ̂ after the batch)²: the plug-in variance's numerator. */
-  readonly varSum: number;
-  /** Σ λ_i. */
-  readonly lambdaSum: number;
-  /** Σ λ_i y_i. */
-  readonly lambdaYSum: number;
-  /** Σ ψ(λ_i) (y_i − m_i)². */
-  readonly psiVSum: number;
+  /** V = Σ (y_i − m_i)², each value against its batch's predictable centre. */
+  readonly v: number;
 }
 
 export interface BoundedMeansState {
   readonly lo: number;
   readonly hi: number;
-  /** The level λ is tuned for (per arm, two-sided), fixed when the test is created. */
-  readonly tuneAlpha: number;
   readonly baseline: BoundedArm;
   readonly canary: BoundedArm;
   /** Set when a batch could not come from values inside [lo, hi]: the declared bounds are wrong. */
   readonly outOfBounds?: { readonly arm: "baseline" | "canary"; readonly mean: number } | undefined;
 }
 
-/** λ is truncated at 1/2, as in confseq's `predmix_empbern_cs` default. */
-export const LAMBDA_TRUNCATION = 0.5;
+/** The grid of bets: 0.5, 0.5/1.3, ..., 0.5/1.3^23. Fixed: changing it changes every running test's level. */
+export const BET_GRID: readonly number[] = Array.from({ length: 24 }, (_, j) => 0.5 / 1.3 ** j);
 
-const EMPTY_ARM: BoundedArm = { n: 0, sum: 0, varSum: 0, lambdaSum: 0, lambdaYSum: 0, psiVSum: 0 };
+const EMPTY_ARM: BoundedArm = { n: 0, sum: 0, v: 0 };
 
 export function checkBounds(lo: number, hi: number): void {
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
@@ -88,11 +79,10 @@ export function checkBounds(lo: number, hi: number): void {
   }
 }
 
-/** An empty bounded comparison; `alpha` is the test's two-sided level (each arm is tuned for alpha/2). */
-export function initialBoundedState(lo: number, hi: number, alpha: number): BoundedMeansState {
+/** An empty bounded comparison of values in [lo, hi]. */
+export function initialBoundedState(lo: number, hi: number): BoundedMeansState {
   checkBounds(lo, hi);
-  checkAlpha(alpha);
-  return { lo, hi, tuneAlpha: alpha / 2, baseline: EMPTY_ARM, canary: EMPTY_ARM };
+  return { lo, hi, baseline: EMPTY_ARM, canary: EMPTY_ARM };
 }
 
 /** ψ_E(λ) = −log(1 − λ) − λ, accurate for small λ. */
@@ -100,70 +90,42 @@ export function psiE(lambda: number): number {
   return -Math.log1p(-lambda) - lambda;
 }
 
-/** λ for the next batch of `count` values after `arm` (two-sided per-arm level alpha: log(2/alpha)). */
-export function nextLambda(arm: BoundedArm, count: number, alpha: number): number {
-  const t = arm.n + count;
-  const sigma2 = (0.25 + arm.varSum) / (arm.n + 1);
-  const raw = Math.sqrt((2 * Math.log(2 / alpha)) / (t * Math.log1p(t) * sigma2));
-  return Number.isFinite(raw) ? Math.min(LAMBDA_TRUNCATION, raw) : LAMBDA_TRUNCATION;
-}
-
 // Relative slack for rounding in a batch's moments (sum of squares minus sum²/count loses digits).
 const SLACK = 1e-9;
 
-/**
- * Adds a batch given in the rescaled units (count, mean ȳ, m2 = Σ(y − ȳ)²); null when the batch is impossible
- * inside [0, 1].
- */
-function addScaled(
-  arm: BoundedArm,
-  count: number,
-  mean: number,
-  m2: number,
-  alpha: number,
-): BoundedArm | null {
-  if (mean < -SLACK || mean > 1 + SLACK) return null;
-  const y = Math.min(1, Math.max(0, mean));
-  if (m2 > count * y * (1 - y) + SLACK * Math.max(1, count)) return null;
-  const lambda = nextLambda(arm, count, alpha);
-  const centre = (0.5 + arm.sum) / (arm.n + 1);
-  const n = arm.n + count;
-  const sum = arm.sum + count * y;
-  const after = (0.5 + sum) / (n + 1);
-  return {
-    n,
-    sum,
-    varSum: arm.varSum + m2 + count * (y - after) ** 2,
-    lambdaSum: arm.lambdaSum + lambda * count,
-    lambdaYSum: arm.lambdaYSum + lambda * count * y,
-    psiVSum: arm.psiVSum + psiE(lambda) * (m2 + count * (y - centre) ** 2),
-  };
+/** A batch in the rescaled units; null when no values inside [0, 1] can have these moments. */
+interface Scaled {
+  readonly count: number;
+  readonly mean: number;
+  readonly m2: number;
 }
 
-function checkBatch(b: MomentBatch): void {
+function scale(state: BoundedMeansState, b: MomentBatch | undefined): Scaled | null | undefined {
+  if (b === undefined) return undefined;
   if (!Number.isInteger(b.count) || b.count < 0) {
     throw new RangeError(`batch count must be a non-negative integer, got ${b.count}`);
   }
   if (!Number.isFinite(b.sum) || !Number.isFinite(b.sumSquares)) {
     throw new RangeError("batch sum and sumSquares must be finite");
   }
+  if (b.count === 0) return undefined;
+  const w = state.hi - state.lo;
+  const raw = b.sum / b.count;
+  // m2 about the batch mean; a single value has none (and rounding can make the difference slightly negative).
+  const m2 = (b.count === 1 ? 0 : Math.max(0, b.sumSquares - b.sum * raw)) / (w * w);
+  const mean = (raw - state.lo) / w;
+  if (mean < -SLACK || mean > 1 + SLACK) return null;
+  const y = Math.min(1, Math.max(0, mean));
+  if (m2 > b.count * y * (1 - y) + SLACK * Math.max(1, b.count)) return null;
+  return { count: b.count, mean: y, m2 };
 }
 
-function addBatch(
-  state: BoundedMeansState,
-  which: "baseline" | "canary",
-  batch: MomentBatch | undefined,
-): BoundedMeansState {
-  if (batch === undefined) return state;
-  checkBatch(batch);
-  if (batch.count === 0 || state.outOfBounds) return state;
-  const w = state.hi - state.lo;
-  const mean = batch.sum / batch.count;
-  // m2 about the batch mean; a single value has none (and rounding can make the difference slightly negative).
-  const m2 = batch.count === 1 ? 0 : Math.max(0, batch.sumSquares - batch.sum * mean);
-  const next = addScaled(state[which], batch.count, (mean - state.lo) / w, m2 / (w * w), state.tuneAlpha);
-  if (next === null) return { ...state, outOfBounds: { arm: which, mean } };
-  return { ...state, [which]: next };
+function add(arm: BoundedArm, batch: Scaled, centre: number): BoundedArm {
+  return {
+    n: arm.n + batch.count,
+    sum: arm.sum + batch.count * batch.mean,
+    v: arm.v + batch.m2 + batch.count * (batch.mean - centre) ** 2,
+  };
 }
 
 /** A new state with the batches added (the input state is not modified). */
@@ -171,7 +133,29 @@ export function updateBounded(
   state: BoundedMeansState,
   update: { readonly baseline?: MomentBatch | undefined; readonly canary?: MomentBatch | undefined },
 ): BoundedMeansState {
-  return addBatch(addBatch(state, "baseline", update.baseline), "canary", update.canary);
+  if (state.outOfBounds) return state;
+  const b = scale(state, update.baseline);
+  const c = scale(state, update.canary);
+  const rawMean = (x: MomentBatch | undefined) => (x && x.count > 0 ? x.sum / x.count : NaN);
+  if (b === null) return { ...state, outOfBounds: { arm: "baseline", mean: rawMean(update.baseline) } };
+  if (c === null) return { ...state, outOfBounds: { arm: "canary", mean: rawMean(update.canary) } };
+  // Each centre is fixed before its own batch: the arm's earlier mean, else the other arm's (see the header).
+  const centre = (own: BoundedArm, other: BoundedArm, otherBatch: Scaled | undefined): number =>
+    own.n > 0 ? own.sum / own.n : other.n > 0 ? other.sum / other.n : otherBatch ? otherBatch.mean : 0.5;
+  return {
+    ...state,
+    baseline: b ? add(state.baseline, b, centre(state.baseline, state.canary, c)) : state.baseline,
+    canary: c ? add(state.canary, c, centre(state.canary, state.baseline, b)) : state.canary,
+  };
+}
+
+/** The radius of one arm's sequence at two-sided level alpha, in the rescaled units: the best bet of the grid. */
+export function boundedRadius(arm: BoundedArm, alpha: number): number {
+  if (arm.n === 0) return Infinity;
+  const threshold = Math.log((2 * BET_GRID.length) / alpha);
+  let best = Infinity;
+  for (const lambda of BET_GRID) best = Math.min(best, (threshold + psiE(lambda) * arm.v) / (lambda * arm.n));
+  return best;
 }
 
 /** One arm's anytime-valid interval for its mean at two-sided level alpha, in the metric's units. */
@@ -183,13 +167,13 @@ export function boundedArmInterval(
   checkAlpha(alpha);
   const { lo, hi } = state;
   const a = state[arm];
-  if (state.outOfBounds || a.lambdaSum <= 0) return { lower: lo, upper: hi };
-  const centre = a.lambdaYSum / a.lambdaSum;
-  const radius = (Math.log(2 / alpha) + a.psiVSum) / a.lambdaSum;
+  if (state.outOfBounds || a.n === 0) return { lower: lo, upper: hi };
+  const mean = a.sum / a.n;
+  const radius = boundedRadius(a, alpha);
   const w = hi - lo;
   return {
-    lower: lo + w * Math.max(0, centre - radius),
-    upper: lo + w * Math.min(1, centre + radius),
+    lower: lo + w * Math.max(0, mean - radius),
+    upper: lo + w * Math.min(1, mean + radius),
   };
 }
 

@@ -263,7 +263,7 @@ describe("issue 14 reproductions", () => {
     expect(iv).toEqual({ lower: -Infinity, upper: Infinity });
     expect(verdictOf(unbounded)).toBe("inconclusive");
     // Declared bounds [0, 1]: a finite interval, wide at 30 values per arm, never a point.
-    const bounded = updateMeans(initialMeansState({ bounds: [0, 1], alpha: 3.5e-4 }), {
+    const bounded = updateMeans(initialMeansState([0, 1]), {
       baseline: zeros,
       canary: zeros,
     });

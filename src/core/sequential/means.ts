@@ -111,17 +111,11 @@ export const ASYMPTOTIC_ALPHA_DIVISOR = 2;
 
 const EMPTY: ArmMoments = { n: 0, mean: 0, m2: 0 };
 
-/**
- * An empty comparison. With `bounds` ([lo, hi], every value inside) the intervals come from the bounded sequence,
- * tuned for the test's two-sided level `alpha` (required then).
- */
-export function initialMeansState(bounded?: {
-  bounds: readonly [number, number];
-  alpha: number;
-}): MeansState {
-  if (bounded === undefined) return { baseline: EMPTY, canary: EMPTY };
-  const [lo, hi] = bounded.bounds;
-  return { baseline: EMPTY, canary: EMPTY, bounded: initialBoundedState(lo, hi, bounded.alpha) };
+/** An empty comparison. With `bounds` ([lo, hi], every value inside) the intervals come from bounded-means.ts. */
+export function initialMeansState(bounds?: readonly number[]): MeansState {
+  if (bounds === undefined) return { baseline: EMPTY, canary: EMPTY };
+  if (bounds.length !== 2) throw new RangeError(`bounds must be [lo, hi], got [${bounds.join(", ")}]`);
+  return { baseline: EMPTY, canary: EMPTY, bounded: initialBoundedState(bounds[0]!, bounds[1]!) };
 }
 
 /** The (count, sum, sumSquares) of some values: a convenience for callers and tests. */
