@@ -1,54 +1,51 @@
 """The authors' reference numbers for bench/confseq-check/run.ts.
 
-Reads JSON {"alpha": a, "x": [values in [0, 1]]} on stdin and prints, per observation, the two-sided
-predictable plug-in empirical-Bernstein confidence sequence at level a computed by PyPI `confseq`
-(Waudby-Smith & Ramdas; predmix.py, betting_strategies.py):
-  - "reference": confseq's own `predmix_lower_cs` with its `lambda_predmix_eb` bets (truncation 1/2,
-    the prior mean 1/2 and variance 1/4 it defaults to), each side at a/2, with the variance increments
-    centred at the regularized running mean (1/2 + S_{t-1})/t, as in Theorem 2 of the paper and in voicectl;
-  - "empbern": confseq's packaged `predmix_empbern_cs`, which centres the increments at the plain running mean
-    (0 before the first observation) instead: shown to size that one difference.
+Reads JSON {"alpha": a, "x": [values in [0, 1]], "bets": [λ_1, ..., λ_J]} on stdin and prints, per observation:
+  - "grid": voicectl's sequence rebuilt from PyPI `confseq` (Howard & Waudby-Smith; predmix.py): for each bet λ_j,
+    confseq's `predmix_lower_cs` with the constant bet λ_j, level a/(2J), and the variance increments
+    (x_i - m_i)^2 centred at the running mean of the earlier values (1/2 before the first); the lower end is the
+    largest over the bets, the upper end (the same on 1 - x) the smallest;
+  - "prpl": confseq's packaged predictable plug-in empirical-Bernstein sequence `predmix_empbern_cs`
+    (truncation 1/2), the method of Waudby-Smith & Ramdas's Theorem 2, for comparison of widths.
 """
 import json
 import sys
 
 import numpy as np
-from confseq.betting_strategies import lambda_predmix_eb
 from confseq.predmix import predmix_empbern_cs, predmix_lower_cs
 
 
-def reference(x, alpha):
+def grid(x, alpha, bets):
     t = np.arange(1, len(x) + 1)
 
     def side(y):
-        centre = np.append(0.5, (0.5 + np.cumsum(y)) / (t + 1))[: len(y)]
+        centre = np.append(0.5, np.cumsum(y) / t)[: len(y)]
         v = np.power(y - centre, 2)
-        return predmix_lower_cs(
-            y,
-            v=v,
-            lambdas_fn=lambda z: lambda_predmix_eb(z, truncation=0.5, alpha=alpha / 2),
-            psi_fn=lambda lam: -np.log(1 - lam) - lam,
-            alpha=alpha / 2,
-        )
+        lows = [
+            predmix_lower_cs(
+                y,
+                v=v,
+                lambdas_fn=lambda z, lam=lam: np.full(len(z), lam),
+                psi_fn=lambda lam: -np.log(1 - lam) - lam,
+                alpha=alpha / (2 * len(bets)),
+            )
+            for lam in bets
+        ]
+        return np.max(np.array(lows), axis=0)
 
-    lower = np.maximum(side(x), 0)
-    upper = np.minimum(1 - side(1 - x), 1)
-    return lower, upper
+    return np.maximum(side(x), 0), np.minimum(1 - side(1 - x), 1)
 
 
 def main():
     data = json.load(sys.stdin)
     x = np.array(data["x"], dtype=float)
     alpha = float(data["alpha"])
-    lower, upper = reference(x, alpha)
-    el, eu = predmix_empbern_cs(x, alpha=alpha, truncation=0.5)
+    lower, upper = grid(x, alpha, [float(b) for b in data["bets"]])
+    pl, pu = predmix_empbern_cs(x, alpha=alpha, truncation=0.5)
     json.dump(
         {
-            "reference": {"lower": lower.tolist(), "upper": upper.tolist()},
-            "empbern": {
-                "lower": np.maximum(el, 0).tolist(),
-                "upper": np.minimum(eu, 1).tolist(),
-            },
+            "grid": {"lower": lower.tolist(), "upper": upper.tolist()},
+            "prpl": {"lower": np.maximum(pl, 0).tolist(), "upper": np.minimum(pu, 1).tolist()},
         },
         sys.stdout,
     )

@@ -7,19 +7,23 @@
 // (confseq 0.0.11 builds C++ extensions: it needs the Boost headers, e.g. apt-get install libboost-dev, and on
 // Python >= 3.11 a pybind11 >= 2.10 with `pip install --no-build-isolation confseq`.)
 //
-// Each value is fed as its own batch of one, where voicectl's sequence is exactly the paper's per-observation
-// PrPl-EB sequence; the bench prints the largest difference to confseq at every look. It fails (exit 1) when
-// Python or confseq is missing or the numbers differ by more than 1e-9: a check that cannot run is not a pass.
+// The same values are fed to voicectl (as batches of one and as batches of 50: the sequence is the same per-value
+// sequence either way, only the centres move per batch) and to confseq, which rebuilds voicectl's union over the
+// bet grid from its own `predmix_lower_cs` (one constant bet each). The bench prints the largest difference at
+// any look, and the widths of confseq's packaged PrPl-EB sequence for comparison. It fails (exit 1) when Python or
+// confseq is missing or the batch-of-one numbers differ by more than 1e-9: a check that cannot run is not a pass.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRng } from "../../src/core/stats/random.js";
 import { gamma } from "../../src/sim/sampling.js";
 import {
+  BET_GRID,
   boundedArmInterval,
   initialBoundedState,
   updateBounded,
 } from "../../src/core/sequential/bounded-means.js";
+import { momentBatch } from "../../src/core/sequential/means.js";
 
 const python = process.env.CONFSEQ_PYTHON ?? "python3";
 const script = join(dirname(fileURLToPath(import.meta.url)), "../../../bench/confseq-check/confseq_check.py");
@@ -29,27 +33,32 @@ interface Side {
   upper: number[];
 }
 
-function confseq(x: number[], alpha: number): { reference: Side; empbern: Side } {
-  const run = spawnSync(python, [script], { input: JSON.stringify({ x, alpha }), encoding: "utf8" });
+function confseq(x: number[], alpha: number): { grid: Side; prpl: Side } {
+  const input = JSON.stringify({ x, alpha, bets: BET_GRID });
+  const run = spawnSync(python, [script], { input, encoding: "utf8", maxBuffer: 1 << 26 });
   if (run.error || run.status !== 0) {
     console.error(`confseq-check: cannot run ${python} ${script}: ${run.error?.message ?? run.stderr}`);
     process.exit(1);
   }
-  return JSON.parse(run.stdout) as { reference: Side; empbern: Side };
+  return JSON.parse(run.stdout) as { grid: Side; prpl: Side };
 }
 
-/** voicectl's interval after each value, each value one batch; `alpha` two-sided for the arm. */
-function voicectl(x: number[], alpha: number): Side {
+/** voicectl's interval after each batch of `size` values (one arm, two-sided alpha), repeated for each value. */
+function voicectl(x: number[], alpha: number, size: number): Side {
   let s = initialBoundedState(0, 1);
   const out: Side = { lower: [], upper: [] };
-  for (const v of x) {
-    s = updateBounded(s, { canary: { count: 1, sum: v, sumSquares: v * v } });
+  for (let i = 0; i < x.length; i += size) {
+    s = updateBounded(s, { canary: momentBatch(x.slice(i, i + size)) });
     const iv = boundedArmInterval(s, "canary", alpha);
-    out.lower.push(iv.lower);
-    out.upper.push(iv.upper);
+    for (let j = i; j < Math.min(x.length, i + size); j++) {
+      out.lower.push(iv.lower);
+      out.upper.push(iv.upper);
+    }
   }
   return out;
 }
+
+const at = (s: Side, i: number) => `[${s.lower[i]!.toFixed(5)}, ${s.upper[i]!.toFixed(5)}]`;
 
 function maxDiff(a: Side, b: Side, from = 0): { diff: number; at: number } {
   let diff = 0;
@@ -87,17 +96,16 @@ const datasets: { name: string; x: number[] }[] = [
 let worst = 0;
 for (const alpha of [0.05, 1e-3, 1.75e-4]) {
   for (const d of datasets) {
-    const ours = voicectl(d.x, alpha);
+    const ones = voicectl(d.x, alpha, 1);
+    const fifties = voicectl(d.x, alpha, 50);
     const theirs = confseq(d.x, alpha);
-    const ref = maxDiff(ours, theirs.reference);
-    const pkg = maxDiff(ours, theirs.empbern, 99);
+    const ref = maxDiff(ones, theirs.grid);
     worst = Math.max(worst, ref.diff);
     const last = d.x.length - 1;
     console.log(
-      `alpha ${alpha} ${d.name}: max |voicectl - confseq| ${ref.diff.toExponential(2)} (n=${ref.at}); ` +
-        `at n=${d.x.length} voicectl [${ours.lower[last]!.toFixed(6)}, ${ours.upper[last]!.toFixed(6)}] ` +
-        `confseq [${theirs.reference.lower[last]!.toFixed(6)}, ${theirs.reference.upper[last]!.toFixed(6)}]; ` +
-        `vs predmix_empbern_cs (plain-mean centring) from n=100: ${pkg.diff.toExponential(2)}`,
+      `alpha ${alpha} ${d.name}: max |voicectl - confseq| ${ref.diff.toExponential(2)}; at n=${d.x.length}: ` +
+        `voicectl ${at(ones, last)}, batches of 50 ${at(fifties, last)}, confseq grid ${at(theirs.grid, last)}, ` +
+        `confseq PrPl-EB ${at(theirs.prpl, last)}; at n=200: voicectl ${at(ones, 199)}, PrPl-EB ${at(theirs.prpl, 199)}`,
     );
   }
 }

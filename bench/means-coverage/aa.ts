@@ -44,14 +44,11 @@ export const betaRatio: Population = {
   bounds: [0, 1],
 };
 
-/** Speaker similarity, left-skewed toward 1 (1 − 0.6·Beta(2, 8)): mean 0.88, bounds [-1, 1]. */
+/** Speaker similarity with a long tail of poor takes (1 − 0.6·Beta(1, 8), by inversion): mean 0.933, bounds [-1, 1]. */
 export const skewedSimilarity: Population = {
-  name: "similarity 1 - 0.6 Beta(2, 8), bounds [-1, 1]",
-  draw: (r) => {
-    const a = gamma(r, 2);
-    return 1 - (0.6 * a) / (a + gamma(r, 8));
-  },
-  mean: 1 - 0.6 * 0.2,
+  name: "similarity 1 - 0.6 Beta(1, 8), bounds [-1, 1]",
+  draw: (r) => 1 - 0.6 * (1 - Math.pow(1 - r.next(), 1 / 8)),
+  mean: 1 - 0.6 / 9,
   bounds: [-1, 1],
 };
 
