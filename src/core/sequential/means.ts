@@ -2,8 +2,9 @@
 // absolute budget; k = 1 + r or 1 − r for a relative budget r), read at every look, fed with incremental batches
 // (count, sum, sum of squares) per arm. Two methods, fixed when a test is created:
 //
-// 1. A metric with declared `bounds` (similarity, MOS, ratios): the nonasymptotic empirical-Bernstein sequence
-//    of bounded-means.ts. Valid at every sample size for any distribution inside the bounds.
+// 1. A metric with declared `bounds` (MOS, ratios): the nonasymptotic empirical-Bernstein sequence of
+//    bounded-means.ts. Valid at every sample size for any distribution inside the bounds, but wide when the
+//    values spread over a small part of the range (similarity in [-1, 1]: bench/RESULTS.md, "Bounded means").
 // 2. Any other metric (latency, cost, WER): the asymptotic sequence below. It has NO finite-sample guarantee, and
 //    none is possible for an unbounded mean from data alone; what it has is measured (bench/means-coverage).
 //
@@ -14,13 +15,13 @@
 // It is justified by a time-uniform strong approximation (a Brownian motion coupling), not by an exact
 // supermartingale: P(∃ t ≥ m: θ ∉ CS_t) → α only as the first look m grows. With skewed values and the small
 // levels critical findings get it is NOT conservative at a few dozen samples, nor at a few thousand: A/A with
-// lognormal(0, 1) values and a 10/90 split missed in 1.45% of runs at alpha 1e-3 (14.5x), because a canary
-// that drew none of the rare large values has a low mean and a low sample variance together. Two measured
-// corrections follow, and the coverage they give is recorded in bench/RESULTS.md ("Mean test coverage"):
+// lognormal(0, 1) values and a 10/90 split missed in 1.65% of runs at alpha 1e-3 (16.5x; 30x at 3.5e-4),
+// because a canary that drew none of the rare large values has a low mean and a low sample variance together.
+// Two measured corrections follow; the coverage they give is in bench/RESULTS.md ("Mean test coverage"):
 // - each arm's variance is floored at the pooled variance of both arms (armVariances), which removes the A/A
-//   excess (0 misses in 10,000 runs at 1e-3, sigma 1 and 1.5);
+//   excess (0 misses in 20,000 runs at 1e-3 and 3.5e-4, sigma 1 and 1.5);
 // - the sequence runs at alpha / ASYMPTOTIC_ALPHA_DIVISOR, for a canary whose variance is larger than the
-//   floor (a canary 30% worse: 0.3x alpha at 1e-3). A canary 50% worse still misses at ~1.7x alpha: there the
+//   floor (a canary 30% worse: 0.35x alpha at 1e-3). A canary 50% worse still misses at 2.4x alpha: there the
 //   method is not valid, and a verdict error needs the interval to miss by the whole gap to the budget.
 // Both arms constant (every value the same) gives no interval at all ([−∞, ∞]): nothing bounds an unbounded
 // mean from a sample without spread. Declare `bounds` wherever the metric has them.
@@ -101,11 +102,12 @@ export const DEFAULT_MEANS_TARGET = 200;
 
 /**
  * The asymptotic sequence runs at alpha / 2. WHY: it is only asymptotically valid, and measured with skewed values
- * it needs a margin: with the pooled variance floor (armVariances) the A/A miss rate of lognormal values is far
- * below alpha, but a canary 30% worse (so with a larger variance than the floor) missed at 0.8x alpha at 1e-3,
- * lognormal sigma 1, 10/90 split (10,000 runs); at alpha / 2 it is 0.3x. A canary 50% worse still misses at about
- * 1.7x alpha whatever the divisor (4 gives 1.6x): the plug-in is not valid there, and no constant factor makes it
- * so (bench/RESULTS.md, "Mean test coverage"). The price is about 4% of width at 3.5e-4.
+ * it needs a margin. With the pooled variance floor (armVariances) its A/A miss rate with lognormal values is far
+ * below alpha, but a canary 30% worse has a larger variance than the floor, and there it missed at 0.8x alpha at
+ * 1e-3 (lognormal sigma 1, 10/90 split); at alpha / 2, 0.35x at 1e-3 and 0.43x at 3.5e-4 (bench/means-coverage,
+ * 20,000 runs). A canary 50% worse still misses at 2.4x alpha at 1e-3 (2.7x at 3.5e-4), and alpha / 4 barely helps
+ * (1.6x against 1.7x in a smaller run): the plug-in is not valid there and no constant factor makes it so
+ * (bench/RESULTS.md, "Mean test coverage"). The price is about 4% of width at 3.5e-4.
  */
 export const ASYMPTOTIC_ALPHA_DIVISOR = 2;
 
@@ -165,7 +167,7 @@ export function updateMeans(state: MeansState, update: MeansUpdate): MeansState 
  * variance. WHY: with right-skewed values (latency, cost, WER) a small arm's sample mean and sample variance are
  * positively correlated; a canary that drew none of the rare large values has a low mean AND a low variance, so
  * its interval is too narrow exactly when it is off, and it excludes the truth far more often than alpha (A/A,
- * lognormal sigma 1, 10/90 split: 14.5x alpha at 1e-3, bench/means-coverage). The pooled variance, dominated by
+ * lognormal sigma 1, 10/90 split: 16.5x alpha at 1e-3, bench/means-coverage). The pooled variance, dominated by
  * the larger arm, does not share that correlation. Flooring only widens the interval, so whatever coverage the
  * plug-in had is kept. Both variances 0 (constant values in both arms) gives 0: the caller then knows nothing
  * about the spread and must not return a zero-width interval.
