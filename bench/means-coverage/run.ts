@@ -8,6 +8,7 @@
 // bench/RESULTS.md.
 import { appendFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { initialMeansState, meansContrastInterval, updateMeans } from "../../src/core/sequential/means.js";
 import { betaRatio, lognormal, simulateAa, skewedSimilarity, type AaResult, type Population } from "./aa.js";
 
 function arg(name: string): string | undefined {
@@ -54,6 +55,35 @@ cases.forEach((c, i) => {
   }
 });
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+// Cost per look of one test: a batch added and the interval read, bounded (bounds [-1, 1]) against asymptotic, in
+// this process. Median of five rounds of 200,000.
+function speed(): { asymptotic: number; bounded: number } {
+  const batch = (n: number, m: number) => ({ count: n, sum: n * m, sumSquares: n * (m * m + 0.035 ** 2) });
+  const time = (bounds: readonly number[] | undefined): number => {
+    let s = initialMeansState(bounds);
+    for (let i = 0; i < 30; i++) s = updateMeans(s, { baseline: batch(900, 0.72), canary: batch(100, 0.71) });
+    const t0 = process.hrtime.bigint();
+    let sink = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const next = updateMeans(s, { baseline: batch(900, 0.72), canary: batch(100, 0.71) });
+      sink += meansContrastInterval(next, { alpha: 3.5e-4, k: 1 }).lower;
+    }
+    if (Number.isNaN(sink)) throw new Error("unreachable");
+    return Number(process.hrtime.bigint() - t0) / 200_000;
+  };
+  const rounds = Array.from({ length: 5 }, () => ({ asymptotic: time(undefined), bounded: time([-1, 1]) }));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[2]!;
+  return {
+    asymptotic: median(rounds.map((r) => r.asymptotic)),
+    bounded: median(rounds.map((r) => r.bounded)),
+  };
+}
+const cost = speed();
+console.log(
+  `update + interval per test and look: asymptotic ${cost.asymptotic.toFixed(0)} ns, bounded ${cost.bounded.toFixed(0)} ns ` +
+    `(x${(cost.bounded / cost.asymptotic).toFixed(2)})`,
+);
 
 if (process.argv.includes("--record")) {
   const date = new Date().toISOString().slice(0, 10);

@@ -76,6 +76,8 @@ export interface BoundedMeansState {
 /** The grid of bets: 0.9, 0.9/1.3, ..., 0.9/1.3^25. Fixed: changing it changes every running test's level. */
 export const BET_GRID: readonly number[] = Array.from({ length: 26 }, (_, j) => 0.9 / 1.3 ** j);
 
+const BET_PSI: readonly number[] = BET_GRID.map((l) => psiE(l));
+
 const EMPTY_ARM: BoundedArm = { n: 0, sum: 0, v: 0 };
 
 export function checkBounds(lo: number, hi: number): void {
@@ -159,7 +161,9 @@ export function boundedRadius(arm: BoundedArm, alpha: number): number {
   if (arm.n === 0) return Infinity;
   const threshold = Math.log((2 * BET_GRID.length) / alpha);
   let best = Infinity;
-  for (const lambda of BET_GRID) best = Math.min(best, (threshold + psiE(lambda) * arm.v) / (lambda * arm.n));
+  for (let j = 0; j < BET_GRID.length; j++) {
+    best = Math.min(best, (threshold + BET_PSI[j]! * arm.v) / (BET_GRID[j]! * arm.n));
+  }
   return best;
 }
 
