@@ -33,8 +33,8 @@ interface Side {
   upper: number[];
 }
 
-function confseq(x: number[], alpha: number): { grid: Side; prpl: Side } {
-  const input = JSON.stringify({ x, alpha, bets: BET_GRID });
+function confseq(x: number[], alpha: number, anchor: number | null): { grid: Side; prpl: Side } {
+  const input = JSON.stringify({ x, alpha, bets: BET_GRID, anchor });
   const run = spawnSync(python, [script], { input, encoding: "utf8", maxBuffer: 1 << 26 });
   if (run.error || run.status !== 0) {
     console.error(`confseq-check: cannot run ${python} ${script}: ${run.error?.message ?? run.stderr}`);
@@ -43,9 +43,13 @@ function confseq(x: number[], alpha: number): { grid: Side; prpl: Side } {
   return JSON.parse(run.stdout) as { grid: Side; prpl: Side };
 }
 
-/** voicectl's interval after each batch of `size` values (one arm, two-sided alpha), repeated for each value. */
-function voicectl(x: number[], alpha: number, size: number): Side {
+/**
+ * voicectl's interval after each batch of `size` values (one arm, two-sided alpha), repeated for each value. With an
+ * anchor, the other arm has seen that one value first, which fixes this arm's centre range (anchor ± 0.1).
+ */
+function voicectl(x: number[], alpha: number, size: number, anchor: number | null): Side {
   let s = initialBoundedState(0, 1);
+  if (anchor !== null) s = updateBounded(s, { baseline: momentBatch([anchor]) });
   const out: Side = { lower: [], upper: [] };
   for (let i = 0; i < x.length; i += size) {
     s = updateBounded(s, { canary: momentBatch(x.slice(i, i + size)) });
@@ -75,7 +79,7 @@ function maxDiff(a: Side, b: Side, from = 0): { diff: number; at: number } {
 }
 
 const rng = createRng(2024);
-const datasets: { name: string; x: number[] }[] = [
+const datasets: { name: string; x: number[]; anchor?: number }[] = [
   {
     name: "Beta(0.5, 5) ratio",
     x: Array.from({ length: 2000 }, () => {
@@ -88,17 +92,25 @@ const datasets: { name: string; x: number[] }[] = [
     x: Array.from({ length: 2000 }, () => Math.min(1, Math.max(0, rng.normal(0.86, 0.0175)))),
   },
   {
+    name: "the same similarity, the other arm's first value 0.86 (centres in [0.76, 0.96])",
+    x: [] as number[],
+    anchor: 0.86,
+  },
+  {
     name: "30 zeros then Bernoulli(0.01)",
     x: Array.from({ length: 2000 }, (_, i) => (i >= 30 && rng.next() < 0.01 ? 1 : 0)),
   },
 ];
 
+datasets[2]!.x = datasets[1]!.x;
+
 let worst = 0;
 for (const alpha of [0.05, 1e-3, 1.75e-4]) {
   for (const d of datasets) {
-    const ones = voicectl(d.x, alpha, 1);
-    const fifties = voicectl(d.x, alpha, 50);
-    const theirs = confseq(d.x, alpha);
+    const anchor = d.anchor ?? null;
+    const ones = voicectl(d.x, alpha, 1, anchor);
+    const fifties = voicectl(d.x, alpha, 50, anchor);
+    const theirs = confseq(d.x, alpha, anchor);
     const ref = maxDiff(ones, theirs.grid);
     worst = Math.max(worst, ref.diff);
     const last = d.x.length - 1;

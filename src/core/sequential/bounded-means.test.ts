@@ -13,14 +13,19 @@ import {
 import { momentBatch } from "./means.js";
 
 /**
- * The per-value definition, written out independently: each value y_i (rescaled to [0, 1]) against the centre
- * fixed before its batch, and for each bet λ of the grid the bound (log(2J/α) + ψ(λ) Σ(y − m)²) / (λ t).
+ * The per-value definition, written out independently: the arm's centres are clamped for life to the other arm's
+ * first-batch mean ± 0.1, each value y_i (rescaled to [0, 1]) is measured against the centre fixed before its
+ * batch, and each side's radius is min over the grid's γ of (h·log(2J/α) + ψ(γ) Σ(y − m)²/h) / (γ t), with
+ * h = the highest centre (below the mean) or 1 − the lowest (above it).
  */
-function perValueRadius(batches: number[][], lo: number, hi: number, alpha: number, firstCentre: number) {
+function perValueRadius(batches: number[][], lo: number, hi: number, alpha: number, otherFirst: number) {
   const ys: number[] = [];
   let v = 0;
+  const low = Math.max(0, otherFirst - 0.1);
+  const high = Math.min(1, otherFirst + 0.1);
   for (const batch of batches) {
-    const centre = ys.length > 0 ? ys.reduce((a, b) => a + b, 0) / ys.length : firstCentre;
+    const own = ys.length > 0 ? ys.reduce((a, b) => a + b, 0) / ys.length : otherFirst;
+    const centre = Math.min(high, Math.max(low, own));
     for (const x of batch) {
       const y = (x - lo) / (hi - lo);
       v += (y - centre) ** 2;
@@ -28,10 +33,9 @@ function perValueRadius(batches: number[][], lo: number, hi: number, alpha: numb
     }
   }
   const t = ys.length;
-  const radius = Math.min(
-    ...BET_GRID.map((l) => (Math.log((2 * BET_GRID.length) / alpha) + psiE(l) * v) / (l * t)),
-  );
-  return { mean: ys.reduce((a, b) => a + b, 0) / t, radius };
+  const L = Math.log((2 * BET_GRID.length) / alpha);
+  const side = (h: number) => Math.min(...BET_GRID.map((g) => (h * L + (psiE(g) * v) / h) / (g * t)));
+  return { mean: ys.reduce((a, b) => a + b, 0) / t, below: side(high), above: side(1 - low) };
 }
 
 describe("bounded means: the sequence from batch moments", () => {
@@ -57,9 +61,13 @@ describe("bounded means: the sequence from batch moments", () => {
     const b = perValueRadius(baseline, -1, 1, alpha, (mean(canary[0]!) + 1) / 2);
     const ic = boundedArmInterval(s, "canary", alpha);
     const ib = boundedArmInterval(s, "baseline", alpha);
-    expect(ic.lower).toBeCloseTo(-1 + 2 * (c.mean - c.radius), 10);
-    expect(ic.upper).toBeCloseTo(-1 + 2 * (c.mean + c.radius), 10);
-    expect(ib.lower).toBeCloseTo(-1 + 2 * (b.mean - b.radius), 10);
+    expect(ic.lower).toBeCloseTo(-1 + 2 * (c.mean - c.below), 10);
+    expect(ic.upper).toBeCloseTo(-1 + 2 * (c.mean + c.above), 10);
+    expect(ib.lower).toBeCloseTo(-1 + 2 * (b.mean - b.below), 10);
+    expect(ib.upper).toBeCloseTo(-1 + 2 * (b.mean + b.above), 10);
+    // Similarity near 0.7 sits near the top of [-1, 1]: no value can hide far above it, so the upper side is the
+    // narrower one.
+    expect(ic.upper - (-1 + 2 * c.mean)).toBeLessThan(-1 + 2 * c.mean - ic.lower);
     // The difference: each arm at alpha/2, by interval arithmetic.
     const d = boundedContrastInterval(s, { alpha, k: 1 });
     const c2 = boundedArmInterval(s, "canary", alpha / 2);

@@ -37,6 +37,16 @@
 // variance of 3e-4). With neither arm seen before, the centre is 1/2.
 // The radius never vanishes: log(2J/α)/(λ t) > 0 whatever the sample variance (30 identical zeros included).
 //
+// How large a bet each side may take: Fan's inequality needs y_i − m_i ≥ −1 for λ < 1, but when every centre is
+// at most h, y − m ≥ −h, and the same inequality on (y − m)/h allows bets λ = γ/h with γ < 1:
+//   exp( λ(y − m) − ψ(γ)(y − m)²/h² ) ≤ 1 + λ(y − m).
+// So the lower bound's radius is min over γ of (h·log(2J/α) + ψ(γ) V/h)/(γ t), and the upper bound's the same with
+// 1 − (lowest centre) for h. Each arm's centres are clamped, for its whole life, to the other arm's mean at the
+// arm's first batch ± CENTRE_MARGIN (or [0, 1] without one): fixed before any of its values, so predictable. For
+// similarity near 0.84 on the rescaled axis the upper bound may then bet up to 0.9/0.26 ≈ 3.5 instead of 0.9,
+// which is what a canary's upper bound (a drop proven) needs: values cannot hide far above 1. A value far below
+// the centres still can (a take scoring −1), so proving a canary within budget stays slow.
+//
 // Two arms: each arm's sequence at α/2 (two-sided), combined by interval arithmetic for θ = μC − k·μB (k ≥ 0):
 // [LC − k·UB, UC − k·LB] covers θ whenever both arm intervals cover (union bound: miss ≤ α/2 + α/2). Widths add
 // rather than add in quadrature: with a 10/90 split the canary's width dominates and the loss against a joint
@@ -62,6 +72,12 @@ export interface BoundedArm {
   readonly sum: number;
   /** V = Σ (y_i − m_i)², each value against its batch's predictable centre. */
   readonly v: number;
+  /**
+   * The range every centre of this arm is clamped to, fixed at its first batch from the other arm's values
+   * ([0, 1] when there were none). It sets how large a bet each side may take (see the header).
+   */
+  readonly centreLow?: number | undefined;
+  readonly centreHigh?: number | undefined;
 }
 
 export interface BoundedMeansState {
@@ -127,11 +143,28 @@ function scale(state: BoundedMeansState, b: MomentBatch | undefined): Scaled | n
   return { count: b.count, mean: y, m2 };
 }
 
-function add(arm: BoundedArm, batch: Scaled, centre: number): BoundedArm {
+/** How far from the other arm's mean an arm's centres may go (rescaled units): 0.1 is 0.2 of similarity. */
+export const CENTRE_MARGIN = 0.1;
+
+function add(arm: BoundedArm, batch: Scaled, other: BoundedArm, otherBatch: Scaled | undefined): BoundedArm {
+  let { centreLow, centreHigh } = arm;
+  if (arm.n === 0) {
+    // The first batch: the other arm's mean, if it has any values, is this arm's guess of where it lies.
+    const guess = other.n > 0 ? other.sum / other.n : otherBatch ? otherBatch.mean : null;
+    centreLow = guess === null ? 0 : Math.max(0, guess - CENTRE_MARGIN);
+    centreHigh = guess === null ? 1 : Math.min(1, guess + CENTRE_MARGIN);
+  }
+  const low = centreLow ?? 0;
+  const high = centreHigh ?? 1;
+  // Fixed before the batch: the arm's own earlier mean, else the other arm's; clamped into the arm's range.
+  const own = arm.n > 0 ? arm.sum / arm.n : other.n > 0 ? other.sum / other.n : (otherBatch?.mean ?? 0.5);
+  const centre = Math.min(high, Math.max(low, own));
   return {
     n: arm.n + batch.count,
     sum: arm.sum + batch.count * batch.mean,
     v: arm.v + batch.m2 + batch.count * (batch.mean - centre) ** 2,
+    centreLow: low,
+    centreHigh: high,
   };
 }
 
@@ -146,25 +179,38 @@ export function updateBounded(
   const rawMean = (x: MomentBatch | undefined) => (x && x.count > 0 ? x.sum / x.count : NaN);
   if (b === null) return { ...state, outOfBounds: { arm: "baseline", mean: rawMean(update.baseline) } };
   if (c === null) return { ...state, outOfBounds: { arm: "canary", mean: rawMean(update.canary) } };
-  // Each centre is fixed before its own batch: the arm's earlier mean, else the other arm's (see the header).
-  const centre = (own: BoundedArm, other: BoundedArm, otherBatch: Scaled | undefined): number =>
-    own.n > 0 ? own.sum / own.n : other.n > 0 ? other.sum / other.n : otherBatch ? otherBatch.mean : 0.5;
   return {
     ...state,
-    baseline: b ? add(state.baseline, b, centre(state.baseline, state.canary, c)) : state.baseline,
-    canary: c ? add(state.canary, c, centre(state.canary, state.baseline, b)) : state.canary,
+    baseline: b ? add(state.baseline, b, state.canary, c) : state.baseline,
+    canary: c ? add(state.canary, c, state.baseline, b) : state.canary,
   };
 }
 
-/** The radius of one arm's sequence at two-sided level alpha, in the rescaled units: the best bet of the grid. */
-export function boundedRadius(arm: BoundedArm, alpha: number): number {
-  if (arm.n === 0) return Infinity;
+/**
+ * One side's radius at one-sided level alpha/2, in the rescaled units, when every value lies at least `reach` below
+ * its centre at most (y − m ≥ −reach): the best of the grid's bets γ, each betting λ = γ/reach,
+ *   min over γ of (reach·log(2J/α) + ψ(γ)·V/reach) / (γ t).
+ */
+function sideRadius(arm: BoundedArm, alpha: number, reach: number): number {
+  const a = Math.max(reach, 1e-12);
   const threshold = Math.log((2 * BET_GRID.length) / alpha);
   let best = Infinity;
   for (let j = 0; j < BET_GRID.length; j++) {
-    best = Math.min(best, (threshold + BET_PSI[j]! * arm.v) / (BET_GRID[j]! * arm.n));
+    best = Math.min(best, (a * threshold + (BET_PSI[j]! * arm.v) / a) / (BET_GRID[j]! * arm.n));
   }
   return best;
+}
+
+/**
+ * The radii below and above the mean of one arm's sequence at two-sided level alpha, in the rescaled units. Below:
+ * values lie at most centreHigh under a centre; above: at most 1 − centreLow over it.
+ */
+export function boundedRadius(arm: BoundedArm, alpha: number): { below: number; above: number } {
+  if (arm.n === 0) return { below: Infinity, above: Infinity };
+  return {
+    below: sideRadius(arm, alpha, arm.centreHigh ?? 1),
+    above: sideRadius(arm, alpha, 1 - (arm.centreLow ?? 0)),
+  };
 }
 
 /** One arm's anytime-valid interval for its mean at two-sided level alpha, in the metric's units. */
@@ -181,8 +227,8 @@ export function boundedArmInterval(
   const radius = boundedRadius(a, alpha);
   const w = hi - lo;
   return {
-    lower: lo + w * Math.max(0, mean - radius),
-    upper: lo + w * Math.min(1, mean + radius),
+    lower: lo + w * Math.max(0, mean - radius.below),
+    upper: lo + w * Math.min(1, mean + radius.above),
   };
 }
 
