@@ -21,8 +21,8 @@
 // metrics whose spread is small against their range (similarity: sd 0.035 in [-1, 1]) the best bet is far above
 // 1 and every method is held by its largest bet: the bound is then about log(·)/(λ_max t), where the grid's
 // λ_max = 0.9 beats PrPl-EB's 1/2 despite the larger log: 20-24% narrower for similarity at 200 and 2000 values,
-// alpha 1.75e-4; for a skewed ratio or rare 0/1 events PrPl-EB is 10-14% narrower at 2000 values (bench/RESULTS.md,
-// "Bounded means", from confseq's numbers). And the state is three sums per arm, independent of alpha. The hedged-capital betting
+// alpha 1.75e-4, and 46-54% with the one-sided bets below; for a skewed ratio or rare 0/1 events PrPl-EB is 10-14%
+// narrower at 2000 values (bench/RESULTS.md, "Bounded means", from confseq's numbers). And the state is three sums per arm, independent of alpha. The hedged-capital betting
 // sequence is tighter still, but its capital Π(1 + λ_i(y_i − m)) needs every value, not batch moments.
 //
 // Batches: the operator receives, per look and arm, a batch (count, sum, sum of squares), never single values.
