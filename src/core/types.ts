@@ -34,6 +34,7 @@ export type Method =
   | "agresti-caffo" // difference of two proportions
   | "summary" // one value per arm, points compared exactly in decimal
   | "mixture-cs" // online: asymptotic confidence sequence for means (Waudby-Smith et al. 2024)
+  | "empirical-bernstein-cs" // online: means of bounded metrics, per-arm PrPl-EB (Waudby-Smith & Ramdas 2024)
   | "quantile-cs" // online: confidence sequences for quantiles from histograms (Howard & Ramdas 2022)
   | "rate-e-process" // online: e-process for rates (Lindon & Malek 2022)
   | "none";

@@ -103,6 +103,26 @@ describe("online analysis", () => {
     expect(at.decision.reasons[0]!.method).toBe("mixture-cs");
   });
 
+  it("a mean metric with bounds is judged by the empirical-Bernstein sequence, from the same batches", () => {
+    const bounded = { ...SIM, bounds: [-1, 1] } as MetricInput;
+    const r = runLooks([bounded], { voices: 4, perVoice: 20, simShift: (v) => (v === 1 ? -0.2 : 0) }, 40, 9);
+    expect(r.firstRollback).not.toBeNull();
+    const at = r.decisions[r.firstRollback!]!;
+    expect(at.decision.reasons.map((f) => [f.slice, f.method])).toEqual([
+      [{ voice_id: "v1" }, "empirical-bernstein-cs"],
+    ]);
+  });
+
+  it("values outside a metric's declared bounds never pass, and the finding says so", () => {
+    // Similarity near 0.72 declared within [0, 0.5]: the bounds are wrong, so nothing can be concluded.
+    const wrong = { ...SIM, bounds: [0, 0.5] } as MetricInput;
+    const r = runLooks([wrong], { voices: 2, perVoice: 50 }, 5, 10);
+    const last = r.decisions[r.decisions.length - 1]!;
+    expect(last.findings.map((f) => f.verdict)).toEqual(["inconclusive", "inconclusive", "inconclusive"]);
+    expect(last.findings[0]!.reason).toContain("values outside the declared bounds [0, 0.5]");
+    expect(last.decision.decision).toBe("pause");
+  });
+
   it("a p95 latency regression of +50% against a +20% budget is detected from bucket counts", () => {
     const r = runLooks([TTFA], { voices: 4, perVoice: 100, ttfaFactor: 1.5 }, 40, 8);
     expect(r.firstRollback).not.toBeNull();

@@ -92,7 +92,9 @@ export function initialOnlineState(): OnlineState {
 }
 
 function emptyTest(metric: PlannedMetric): TestState {
-  if (metric.kind === "moments") return { kind: "moments", state: initialMeansState() };
+  if (metric.kind === "moments") {
+    return { kind: "moments", state: initialMeansState(metric.spec.bounds) };
+  }
   if (metric.kind === "rate") return { kind: "rate", state: initialRateState() };
   return { kind: "histogram", state: initialQuantileState() };
 }
@@ -230,7 +232,9 @@ function judgeTest(metric: PlannedMetric, t: OnlineTest): Judged {
       canary,
       samples: meansSamples(test.state),
       limit: limitVerdict(metric, own, canary),
-      note: null,
+      note: test.state.bounded?.outOfBounds
+        ? `values outside the declared bounds [${test.state.bounded.lo}, ${test.state.bounded.hi}] (a ${test.state.bounded.outOfBounds.arm} batch's mean ${test.state.bounded.outOfBounds.mean}): fix the metric's bounds`
+        : null,
     };
   }
   if (test.kind === "histogram") {
@@ -358,7 +362,8 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       budget: metric.spec.budget,
       confidence: 1 - t.alpha,
       samples: j.samples,
-      method: METHOD[t.test.kind],
+      method:
+        t.test.kind === "moments" && t.test.state.bounded ? "empirical-bernstein-cs" : METHOD[t.test.kind],
       limit: j.limit,
       reason: "",
     };

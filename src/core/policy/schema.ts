@@ -116,6 +116,13 @@ export const metricSchema = z.strictObject({
       "Slice dimensions for this metric, replacing spec.sliceBy (e.g. speaker similarity per voice).",
     ),
   minSamples: z.number().int().positive().optional().describe("Overrides spec.minSamples for this metric."),
+  bounds: z
+    .array(z.number().finite())
+    .length(2, "expected [lo, hi]")
+    .optional()
+    .describe(
+      "Mean metrics: [lo, hi], the range every value lies in (similarity [-1, 1], MOS [1, 5], a ratio [0, 1]). Online analysis then uses a confidence sequence valid at any sample size.",
+    ),
   source: sourceSchema.optional(),
   scorer: z
     .string()
@@ -182,6 +189,7 @@ export const policySchema = z
         seen.set(m.name, i);
       }
       if (m.source) checkSource(m, i, ctx);
+      if (m.bounds?.length === 2) checkBoundsField(m, i, ctx);
       if (
         m.aggregate === "rate" &&
         m.budget.limit !== undefined &&
@@ -196,6 +204,26 @@ export const policySchema = z
       }
     });
   });
+
+function checkBoundsField(m: z.infer<typeof metricSchema>, i: number, ctx: z.RefinementCtx): void {
+  const [lo = NaN, hi = NaN] = m.bounds!;
+  const at = ["spec", "metrics", i, "bounds"];
+  if (m.aggregate !== "mean") {
+    ctx.addIssue({
+      code: "custom",
+      path: at,
+      message: `bounds apply to mean metrics, not ${m.aggregate}`,
+      input: m.bounds,
+    });
+  } else if (!(lo < hi)) {
+    ctx.addIssue({
+      code: "custom",
+      path: at,
+      message: `expected [lo, hi] with lo < hi, got [${lo}, ${hi}]`,
+      input: m.bounds,
+    });
+  }
+}
 
 function checkSource(m: z.infer<typeof metricSchema>, i: number, ctx: z.RefinementCtx): void {
   const source = m.source!;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { normalQuantile } from "../stats/distributions.js";
 import { createRng, type Rng } from "../stats/random.js";
 import {
+  ASYMPTOTIC_ALPHA_DIVISOR,
   initialMeansState,
   meansContrastInterval,
   meansRatioInterval,
@@ -84,14 +85,16 @@ describe("means state", () => {
     expect(s1.baseline).toBe(s0.baseline);
   });
 
-  it("matches the two-sample formula: estimate +- sqrt(W) * multiplier(t_eff)", () => {
+  it("matches the two-sample formula: estimate +- sqrt(W) * multiplier(t_eff), variances floored, at alpha/2", () => {
     const s = feed(1000);
     const k = 1.1;
-    const vC = s.canary.m2 / (s.canary.n - 1);
-    const vB = s.baseline.m2 / (s.baseline.n - 1);
+    const pooled = (s.canary.m2 + s.baseline.m2) / (s.canary.n + s.baseline.n - 2);
+    const vC = Math.max(s.canary.m2 / (s.canary.n - 1), pooled);
+    const vB = Math.max(s.baseline.m2 / (s.baseline.n - 1), pooled);
     const w = vC / s.canary.n + (k * k * vB) / s.baseline.n;
     const tEff = (vC + k * k * vB) / w;
-    const radius = Math.sqrt(w) * normalMixtureMultiplier(tEff, mixtureRho2(0.05, 300), 0.05);
+    const level = 0.05 / ASYMPTOTIC_ALPHA_DIVISOR;
+    const radius = Math.sqrt(w) * normalMixtureMultiplier(tEff, mixtureRho2(level, 300), level);
     const iv = meansContrastInterval(s, { alpha: 0.05, k, targetSamples: 300 });
     const est = s.canary.mean - k * s.baseline.mean;
     expect(iv.lower).toBeCloseTo(est - radius, 12);
@@ -227,5 +230,48 @@ describe("power: a clone-drift regression is caught", () => {
     );
     expect(median).toBeLessThanOrEqual(medianMax);
     expect(detections[199]).toBeLessThan(1000);
+  });
+});
+
+describe("issue 14 reproductions", () => {
+  it("skewed arms: the interval at alpha 3.5e-4 covers the true difference 0 (was [-1.3826, -0.0624])", () => {
+    // Both arms lognormal(0, 1); the canary drew none of the rare large values, so its mean and its sample
+    // variance are both low. The asymptotic sequence with the canary's own variance excluded 0.
+    const s: MeansState = {
+      baseline: { n: 540, mean: 1.794962165834487, m2: 3962.3299436084344 },
+      canary: { n: 60, mean: 1.0724920648233294, m2: 28.761772485595564 },
+    };
+    const iv = meansContrastInterval(s, { alpha: 3.5e-4, k: 1 });
+    expect(iv.lower).toBeLessThan(0);
+    expect(iv.upper).toBeGreaterThan(0);
+  });
+
+  it("30 identical values per arm never give a zero-width interval, so no budget passes on them", () => {
+    // A 0/1 metric declared as a mean, 30 zeros per arm: the plug-in variance is 0 in both arms. The old sequence
+    // returned [0, 0], which passed any budget (and a canary at 3x a 0.1% baseline shows 30 zeros 97% of the time).
+    const zeros = momentBatch(new Array<number>(30).fill(0));
+    const verdictOf = (s: MeansState) =>
+      sequentialVerdict({
+        interval: worseningFromContrast(meansContrastInterval(s, { alpha: 3.5e-4, k: 1 }), "lowerIsBetter"),
+        allowed: 0.002,
+        samples: meansSamples(s),
+        minSamples: 30,
+      });
+    // Without bounds nothing bounds the mean: no interval at all.
+    const unbounded = updateMeans(initialMeansState(), { baseline: zeros, canary: zeros });
+    const iv = meansContrastInterval(unbounded, { alpha: 3.5e-4, k: 1 });
+    expect(iv).toEqual({ lower: -Infinity, upper: Infinity });
+    expect(verdictOf(unbounded)).toBe("inconclusive");
+    // Declared bounds [0, 1]: a finite interval, wide at 30 values per arm, never a point.
+    const bounded = updateMeans(initialMeansState([0, 1]), {
+      baseline: zeros,
+      canary: zeros,
+    });
+    const ib = meansContrastInterval(bounded, { alpha: 3.5e-4, k: 1 });
+    expect(ib.upper - ib.lower).toBeGreaterThan(0.5);
+    expect(verdictOf(bounded)).toBe("inconclusive");
+    // The same for the canary's own mean (a limit) and the ratio (a relative budget).
+    expect(meansContrastInterval(unbounded, { alpha: 0.01, k: 0 }).upper).toBe(Infinity);
+    expect(meansRatioInterval(unbounded, { alpha: 0.01 }).upper).toBe(Infinity);
   });
 });
