@@ -8,7 +8,7 @@ import {
 } from "../core/resource/voicerollout.js";
 import { memoryPorts, type MemoryPorts } from "./memory.js";
 import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
-import { reconcile, type ReconcileResult } from "./reconciler.js";
+import { machineOptions, reconcile, type ReconcileResult } from "./reconciler.js";
 import { runSimulation } from "../sim/run.js";
 import { moments } from "../../test/support/batches.js";
 
@@ -749,6 +749,8 @@ describe("reconcile: the same rollout as `voicectl simulate`", () => {
       canaryReadyAfterMs: 0,
       durationMs: 60 * MIN,
       fleet: { look: (_from, to, weight) => lookOf(h.fleet, to, weight) },
+      // The operator's own options for this rollout: the same deadline and the same answering commands.
+      machine: machineOptions(rolloutOf(STEPS)),
     });
     await h.runUntil(phaseIs(sim.phase));
     expect(sim.phase).toBe(phase);

@@ -16,6 +16,7 @@ function rollout(name: string, over: Partial<VoiceRollout> = {}): VoiceRollout {
       traffic: { gatewayAPI: { httpRoute: "tts" } },
       analysis: { interval: "1m" },
       rollback: { scaleDownDelay: "30s" },
+      approval: { deadline: "4h", onDeadline: "Abort" },
       steps: [
         { setWeight: 10 },
         { analysis: { minDuration: "10m", maxDuration: "30m" } },

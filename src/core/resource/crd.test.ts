@@ -201,9 +201,21 @@ describe("voicerollouts.voicectl.dev", () => {
     expect(cols).toEqual([
       ["Phase", ".status.phase"],
       ["Weight", ".status.canaryWeight"],
-      ["Step", ".status.currentStepIndex"],
+      ["Step", ".status.step"],
       ["Age", ".metadata.creationTimestamp"],
     ]);
+    // The Step column counts from 1, as every message and `voicectl rollout list` do; the API's
+    // currentStepIndex stays 0-based.
+    expect(field(rootOf(c), "status", "step")["type"]).toBe("string");
+    expect(field(rootOf(c), "status", "currentStepIndex")["type"]).toBe("integer");
+  });
+
+  it("defaults spec.approval to a 4h deadline that rolls back, and refuses a deadline on a timed pause", () => {
+    expect(field(spec, "approval")["default"]).toEqual({ deadline: "4h", onDeadline: "Abort" });
+    expect(field(spec, "approval", "onDeadline")["enum"]).toEqual(["Abort", "Escalate"]);
+    expect(JSON.stringify(field(spec, "steps", "[]", "pause"))).toContain(
+      "!(has(self.deadline) && has(self.duration))",
+    );
   });
 
   it("keeps the zod constraints: bounds, patterns, enums, descriptions, defaults", () => {
