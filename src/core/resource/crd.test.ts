@@ -363,7 +363,11 @@ describe("voicerolloutcommands.voicectl.dev", () => {
 
   it("has an immutable spec and a status the operator can fill", () => {
     const spec = field(rootOf(c), "spec");
-    expect(spec["x-kubernetes-validations"]).toEqual([expect.objectContaining({ rule: "self == oldSelf" })]);
+    expect(spec["x-kubernetes-validations"]).toEqual([
+      expect.objectContaining({ rule: "self == oldSelf" }),
+      expect.objectContaining({ rule: "!has(self.accept) || self.action == 'approve'" }),
+    ]);
+    expect(field(spec, "accept", "[]", "margin")["pattern"]).toBe("^\\d+(\\.\\d+)?%?$");
     expect(field(spec, "action")["enum"]).toEqual(["approve", "abort", "promote", "retry"]);
     expect(spec["required"]).toEqual(["rollout", "action", "reason", "user"]);
     expect(Object.keys(field(rootOf(c), "status")["properties"] as object)).toEqual(["appliedAt", "result"]);

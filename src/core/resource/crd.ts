@@ -607,6 +607,8 @@ export function voiceRolloutCommandCrd(): CustomResourceDefinition {
   // not be rewritten afterwards (delete it and create another instead).
   spec["x-kubernetes-validations"] = [
     { rule: "self == oldSelf", message: "spec is immutable: create a new VoiceRolloutCommand instead" },
+    // The refine of voiceRolloutCommandSpecSchema, restated: only an approval accepts findings.
+    { rule: "!has(self.accept) || self.action == 'approve'", message: "accept is only for action approve" },
   ];
   return crd({
     kind: COMMAND_KIND,

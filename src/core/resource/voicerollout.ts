@@ -190,41 +190,50 @@ export type VoiceRolloutSpec = z.infer<typeof voiceRolloutSpecSchema>;
 export const commandActionSchema = z.enum(["approve", "abort", "promote", "retry"]);
 export type CommandAction = z.infer<typeof commandActionSchema>;
 
-export const voiceRolloutCommandSpecSchema = z.strictObject({
-  rollout: dnsName.describe("The VoiceRollout, in the same namespace, this command is for."),
-  action: commandActionSchema.describe("approve a paused step, abort (roll back), promote a step, or retry."),
-  reason: z.string().min(1).max(1024).describe("Why: recorded in the rollout's history and Events."),
-  user: z
-    .string()
-    .min(1)
-    .describe("Who asked; must be the authenticated user creating it (an admission policy checks)."),
-  full: z
-    .boolean()
-    .default(false)
-    .describe("For promote: skip every remaining step, not just the current one."),
-  accept: z
-    .array(
-      z.strictObject({
-        metric: z.string().min(1).max(253).describe("The policy's metric name, e.g. ttfa_p95."),
-        slice: z
-          .record(z.string(), z.string())
-          .optional()
-          .describe("Only findings in slices carrying these labels; every slice of the metric when omitted."),
-        margin: z
-          .string()
-          .regex(/^\d+(\.\d+)?%?$/, "expected a margin such as 5% (of the baseline) or 0.02")
-          .optional()
-          .describe(
-            "Accepted until it is this much worse than when approved: N% of the baseline's value, or a bare number in the worsening's units. Without it, for the rest of the rollout.",
-          ),
-      }),
-    )
-    .max(20)
-    .optional()
-    .describe(
-      "For approve: failing non-critical findings that stop pausing the rollout for the rest of it (critical ones never do).",
+export const voiceRolloutCommandSpecSchema = z
+  .strictObject({
+    rollout: dnsName.describe("The VoiceRollout, in the same namespace, this command is for."),
+    action: commandActionSchema.describe(
+      "approve a paused step, abort (roll back), promote a step, or retry.",
     ),
-});
+    reason: z.string().min(1).max(1024).describe("Why: recorded in the rollout's history and Events."),
+    user: z
+      .string()
+      .min(1)
+      .describe("Who asked; must be the authenticated user creating it (an admission policy checks)."),
+    full: z
+      .boolean()
+      .default(false)
+      .describe("For promote: skip every remaining step, not just the current one."),
+    accept: z
+      .array(
+        z.strictObject({
+          metric: z.string().min(1).max(253).describe("The policy's metric name, e.g. ttfa_p95."),
+          slice: z
+            .record(z.string(), z.string())
+            .optional()
+            .describe(
+              "Only findings in slices carrying these labels; every slice of the metric when omitted.",
+            ),
+          margin: z
+            .string()
+            .regex(/^\d+(\.\d+)?%?$/, "expected a margin such as 5% (of the baseline) or 0.02")
+            .optional()
+            .describe(
+              "Accepted until it is this much worse than when approved: N% of the baseline's value, or a bare number in the worsening's units. Without it, for the rest of the rollout.",
+            ),
+        }),
+      )
+      .max(20)
+      .optional()
+      .describe(
+        "For approve: failing non-critical findings that stop pausing the rollout for the rest of it (critical ones never do).",
+      ),
+  })
+  .refine((c) => c.accept === undefined || c.action === "approve", {
+    message: "accept is only for action approve",
+    path: ["accept"],
+  });
 
 export type VoiceRolloutCommandSpec = z.infer<typeof voiceRolloutCommandSpecSchema>;
 
