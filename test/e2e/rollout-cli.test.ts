@@ -337,7 +337,8 @@ describe("voicectl rollout on a real cluster", () => {
     expect(r.stdout.split("\n")[0]).toMatch(/^WHEN\s+USER\s+ACTION\s+STEP\s+REASON\s+COMMAND$/);
     expect(r.stdout.split("\n")[1]).toMatch(
       new RegExp(
-        `^2026-12-01T12:00:00Z \\(.+ ago\\)\\s+alice\\s+approve\\s+4\\s+scorecard checked\\s+${command}$`,
+        // The step counted from 1 (status.history[].step is the 0-based index 4).
+        `^2026-12-01T12:00:00Z \\(.+ ago\\)\\s+alice\\s+approve\\s+5\\s+scorecard checked\\s+${command}$`,
       ),
     );
     expect(r.stdout).not.toContain("Not applied yet");
@@ -346,7 +347,7 @@ describe("voicectl rollout on a real cluster", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({
       rollout: "tts",
       namespace: NS,
-      history: [{ user: "alice", action: "approve", step: 4, state: "applied", command }],
+      history: [{ user: "alice", action: "approve", step: 5, state: "applied", command }],
     });
   });
 
