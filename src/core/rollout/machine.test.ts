@@ -490,3 +490,16 @@ describe("approvals that stick: accepted findings", () => {
     );
   });
 });
+
+describe("a rollback at the deadline", () => {
+  it("names the pause it waited on without offering the commands nobody ran", () => {
+    const o = { approval: { deadlineMs: HOUR, onDeadline: "Abort" as const }, ref: REF };
+    const plan: Step[] = stepsSchema.parse([{ setWeight: 10 }, { pause: {} }]);
+    const s = reconcileRollout(plan, initialStatus(0), ready(), [], 0, o).status;
+    expect(s.pause?.reason).toContain("voicectl rollout abort tts -n voice-prod");
+    const r = reconcileRollout(plan, s, ready(), [], HOUR, o).status;
+    expect(r.message).toBe(
+      "rolled back: no approval within 1h at step 2 of 2 (pause until approved); it was paused for: step 2 of 2 (pause until approved): waiting for approval",
+    );
+  });
+});

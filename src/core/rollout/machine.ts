@@ -270,6 +270,14 @@ function withinAcceptance(a: AcceptedFinding, f: Finding): boolean {
   return a.upTo === null || (f.worsening !== null && f.worsening <= a.upTo);
 }
 
+/** A pause's reason without the commands that answered it: for messages written once nobody did. */
+function withoutAnswers(reason: string): string {
+  const cut = [": voicectl rollout approve ", ": approve or abort it"]
+    .map((m) => reason.indexOf(m))
+    .filter((i) => i >= 0);
+  return cut.length > 0 ? reason.slice(0, Math.min(...cut)) : reason;
+}
+
 /** The commands that answer a pause for a person, as a person would type them. */
 function answers(o: MachineOptions, accept?: Finding): string {
   if (!o.ref) return "approve or abort it";
@@ -446,7 +454,7 @@ function applyDeadline(b: Builder, now: number): void {
       b,
       now,
       "ApprovalExpired",
-      `rolled back: no approval within ${waited} at ${where}; it was paused for: ${p.reason}`,
+      `rolled back: no approval within ${waited} at ${where}; it was paused for: ${withoutAnswers(p.reason)}`,
     );
     return;
   }
