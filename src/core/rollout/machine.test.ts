@@ -503,3 +503,31 @@ describe("a rollback at the deadline", () => {
     );
   });
 });
+
+describe("what a promotion says it was pushed over", () => {
+  const TWO: Step[] = stepsSchema.parse([
+    { setWeight: 10 },
+    { analysis: { minDuration: "5m", maxDuration: "20m" } },
+  ]);
+  it("names the failing findings an approval went over, not the unsettled ones beside them", () => {
+    let s = reconcileRollout(TWO, initialStatus(0), ready(), [], 0).status;
+    const findings = [ttfa("fail", 0.279), ttfa("inconclusive", 0.12, { voice_id: "leo" })];
+    s = reconcileRollout(TWO, s, ready(look(MIN, ...findings)), [], MIN).status;
+    expect(s.phase).toBe("Paused");
+    const r = reconcileRollout(TWO, s, ready(look(2 * MIN, ...findings)), [approve], 2 * MIN);
+    expect(r.status.message).toBe(
+      "promoted with 1 approval over failing findings (ttfa_p95 in voice_id=mia-chen): the canary takes all traffic and becomes the new stable",
+    );
+  });
+
+  it("says 'findings that had not passed' when the step was pushed over unsettled evidence only", () => {
+    let s = reconcileRollout(TWO, initialStatus(0), ready(), [], 0).status;
+    const findings = [ttfa("inconclusive", 0.12)];
+    s = reconcileRollout(TWO, s, ready(look(21 * MIN, ...findings)), [], 21 * MIN).status;
+    expect(s.phase).toBe("Paused");
+    const r = reconcileRollout(TWO, s, ready(look(22 * MIN, ...findings)), [approve], 22 * MIN);
+    expect(r.status.message).toContain(
+      "promoted with 1 approval over findings that had not passed (ttfa_p95 in voice_id=mia-chen (inconclusive))",
+    );
+  });
+});

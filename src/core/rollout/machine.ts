@@ -403,11 +403,14 @@ function applyCommand(b: Builder, plan: readonly Step[], c: Command, now: number
   }
 }
 
-/** The findings that had not passed, by name (and verdict, when not a plain fail). */
+/**
+ * The findings a person pushed a step through: the failing ones; or, when none failed (a pause on unsettled
+ * or missing evidence), those that had not passed, with their verdict.
+ */
 function overFindings(findings: readonly Finding[]): string[] {
-  return findings
-    .filter((f) => f.verdict !== "pass")
-    .map((f) => findingName(f) + (f.verdict === "fail" ? "" : ` (${f.verdict})`));
+  const failing = findings.filter((f) => f.verdict === "fail");
+  if (failing.length > 0) return failing.map(findingName);
+  return findings.filter((f) => f.verdict !== "pass").map((f) => `${findingName(f)} (${f.verdict})`);
 }
 
 /** How long a pause for a person may wait at the current step: the step's own deadline, else the spec's. */
