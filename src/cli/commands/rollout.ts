@@ -86,7 +86,7 @@ ${EXIT_CODES_HELP}`,
     .command("status")
     .summary("show a rollout's steps, weight, pause and per-slice findings (--watch to follow it)")
     .description(
-      `Show one rollout: its steps with the current one marked, the canary's weight, its phase and message, why it is paused, the last decision with a scorecard of the findings that did not pass (metric, slice, verdict, baseline -> canary, worsening, the allowed worsening, samples), and its conditions.
+      `Show one rollout: its steps (counted from 1) with the current one marked, the canary's weight, its phase and message, why it is paused and until when (the pause's deadline, spec.approval), the findings approvers accepted, the last decision with a scorecard of the findings that did not pass (metric, slice, verdict, baseline -> canary, worsening, the allowed worsening, samples), and its conditions.
 
 --watch redraws the view whenever the rollout changes, until it is Promoted, RolledBack or Failed (or Ctrl-C); it then exits 0 when promoted and 1 when rolled back or failed. -o json or yaml prints the object instead.
 
