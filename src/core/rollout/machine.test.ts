@@ -178,6 +178,9 @@ describe("rollout state machine", () => {
     ]);
     expect(r.status.phase).toBe("Paused");
     expect(r.status.message).toContain("analysis ran out of time unsettled");
+    expect(r.status.message).toContain(
+      "unsettled evidence neither promotes nor rolls back, so a person decides: approve or abort it",
+    );
     expect(r.weights).toEqual([10]);
   });
 

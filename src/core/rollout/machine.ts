@@ -567,7 +567,12 @@ function runSteps(b: Builder, now: number): void {
       // The step ran out of time with evidence unsettled or missing: missing data never promotes.
       const open = findings.find((f) => f.verdict !== "pass");
       const why = a === null ? "no analysis result arrived" : open ? open.reason : "no findings";
-      pauseFor(b, now, "analysis", `${label}: analysis ran out of time unsettled: ${why}`);
+      pauseFor(
+        b,
+        now,
+        "analysis",
+        `${label}: analysis ran out of time unsettled: ${why}; unsettled evidence neither promotes nor rolls back, so a person decides: ${answers(b.options)}`,
+      );
       return;
     }
     b.set({
