@@ -617,6 +617,23 @@ describe("reconcile: a route changed by hand", () => {
     expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 10, 50, 100]);
   });
 
+  it("an approval of a hand edit with --accept sets the route back and says it accepted nothing", async () => {
+    const h = await editedByHand();
+    h.ports.clock.advance(MIN);
+    h.ports.rollouts.addCommand(NS, "approve-route", {
+      rollout: REF.name,
+      action: "approve",
+      reason: "load test is over",
+      accept: [{ metric: "cost" }],
+    });
+    await h.pass();
+    expect(h.ports.router.weightOf(REF)).toBe(10);
+    expect(h.status().acceptedFindings).toBeUndefined();
+    expect(h.ports.rollouts.command(NS, "approve-route")?.status?.result).toBe(
+      "applied: the route set back to 10% at step 2; --accept not recorded: approve again with it when a finding pauses the rollout",
+    );
+  });
+
   it("an approval given before the edit was seen waits for the next pass", async () => {
     const h = setup();
     await h.runUntil((s) => s.canaryWeight === 10);

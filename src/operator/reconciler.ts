@@ -612,7 +612,11 @@ export async function reconcile(
     names.set(before.history.length, routeApproval.metadata.name);
     results.set(
       routeApproval,
-      `applied: the route set back to ${before.canaryWeight}% at step ${before.stepIndex + 1}`,
+      `applied: the route set back to ${before.canaryWeight}% at step ${before.stepIndex + 1}` +
+        // This approval answers the hand edit, not a finding: nothing it names is accepted.
+        (routeApproval.spec.accept?.length
+          ? "; --accept not recorded: approve again with it when a finding pauses the rollout"
+          : ""),
     );
     for (const c of extraApprovals)
       results.set(c, `ignored: ${routeApproval.metadata.name} already set the route back`);
