@@ -8,7 +8,7 @@ import {
 } from "../core/resource/voicerollout.js";
 import { memoryPorts, type MemoryPorts } from "./memory.js";
 import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
-import { reconcile, type ReconcileResult } from "./reconciler.js";
+import { machineOptions, reconcile, type ReconcileResult } from "./reconciler.js";
 import { runSimulation } from "../sim/run.js";
 import { moments } from "../../test/support/batches.js";
 
@@ -617,6 +617,23 @@ describe("reconcile: a route changed by hand", () => {
     expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 10, 50, 100]);
   });
 
+  it("an approval of a hand edit with --accept sets the route back and says it accepted nothing", async () => {
+    const h = await editedByHand();
+    h.ports.clock.advance(MIN);
+    h.ports.rollouts.addCommand(NS, "approve-route", {
+      rollout: REF.name,
+      action: "approve",
+      reason: "load test is over",
+      accept: [{ metric: "cost" }],
+    });
+    await h.pass();
+    expect(h.ports.router.weightOf(REF)).toBe(10);
+    expect(h.status().acceptedFindings).toBeUndefined();
+    expect(h.ports.rollouts.command(NS, "approve-route")?.status?.result).toBe(
+      "applied: the route set back to 10% at step 2; --accept not recorded: approve again with it when a finding pauses the rollout",
+    );
+  });
+
   it("an approval given before the edit was seen waits for the next pass", async () => {
     const h = setup();
     await h.runUntil((s) => s.canaryWeight === 10);
@@ -749,6 +766,8 @@ describe("reconcile: the same rollout as `voicectl simulate`", () => {
       canaryReadyAfterMs: 0,
       durationMs: 60 * MIN,
       fleet: { look: (_from, to, weight) => lookOf(h.fleet, to, weight) },
+      // The operator's own options for this rollout: the same deadline and the same answering commands.
+      machine: machineOptions(rolloutOf(STEPS)),
     });
     await h.runUntil(phaseIs(sim.phase));
     expect(sim.phase).toBe(phase);
@@ -940,5 +959,133 @@ describe("reconcile: GPU node pools", () => {
     expect(h.status().message).toMatch(/status.pool\) is missing mid-rollout/);
     expect(h.ports.workloads.replicasOf(STABLE)).toBe(4);
     expect(h.ports.workloads.replicasOf(CANARY)).toBe(4);
+  });
+});
+
+describe("reconcile: on-call answers that stick, and pauses that do not wait for ever", () => {
+  const withApproval = (approval: VoiceRollout["spec"]["approval"], steps: StepInput[] = STEPS) => {
+    const r = rolloutOf(steps);
+    return { ...r, spec: { ...r.spec, approval } };
+  };
+  const event = (h: Harness, reason: string) => h.ports.events.events.filter((e) => e.reason === reason);
+
+  it("a non-critical pause says why it is not a rollback and offers abort beside approve", async () => {
+    const h = setup();
+    h.fleet.costFactor = 1.5;
+    await h.runUntil(phaseIs("Paused"));
+    const paused = event(h, "Paused").at(-1)!;
+    expect(paused.message).toMatch(/^step 2 of 4 \(analysis 2m\.\.10m\): cost/);
+    expect(paused.message).toContain(
+      'cost is non-critical, so paused rather than rolled back: voicectl rollout approve tts-v42 -n voice --reason "..." --accept cost',
+    );
+    expect(paused.message).toContain('or voicectl rollout abort tts-v42 -n voice --reason "..."');
+    expect(paused.message).toContain("waits for a person for up to 4h, then it rolls back");
+    expect(h.status().step).toBe("2/4");
+    expect(h.status().currentStepIndex).toBe(1);
+  });
+
+  it("approve --accept sticks: the next analysis step does not pause for the same finding, and the promotion says who pushed it", async () => {
+    const h = setup();
+    h.fleet.costFactor = 1.5;
+    await h.runUntil(phaseIs("Paused"));
+    h.ports.rollouts.addCommand(NS, "approve-1", {
+      rollout: REF.name,
+      action: "approve",
+      user: "ana@example.com",
+      reason: "cost is known to rise with this build",
+      accept: [{ metric: "cost" }],
+    });
+    await h.runUntil(phaseIs("Promoted"));
+    // No second pause at 50%: the only pause was the one approved.
+    expect(event(h, "Paused")).toHaveLength(1);
+    const s = h.status();
+    expect(s.acceptedFindings).toEqual([
+      expect.objectContaining({ metric: "cost", slice: {}, upTo: null, user: "ana@example.com", step: 1 }),
+    ]);
+    expect(s.history?.[0]).toMatchObject({
+      command: "approve-1",
+      accepted: [
+        expect.stringMatching(
+          /^cost in \(all\) \(worsening \+\d+(\.\d+)?% when accepted\) accepted for the rest/,
+        ),
+      ],
+      over: expect.arrayContaining([expect.stringMatching(/^cost in /)]),
+    });
+    expect(event(h, "Approved")[0]!.message).toContain("accepting cost in (all)");
+    expect(event(h, "AnalysisPassed").at(-1)!.message).toMatch(
+      /failing within what approvers accepted \(cost in /,
+    );
+    expect(event(h, "Promoted")[0]!.message).toMatch(
+      /^promoted with 1 approval over failing findings \(cost in .+\); the canary takes 100% of traffic$/,
+    );
+    expect(s.step).toBe("4/4");
+  });
+
+  it("with a margin, an accepted finding that worsens past it pauses again, naming what was accepted", async () => {
+    const h = setup();
+    h.fleet.costFactor = 1.5;
+    await h.runUntil(phaseIs("Paused"));
+    h.ports.rollouts.addCommand(NS, "approve-1", {
+      rollout: REF.name,
+      action: "approve",
+      user: "ana@example.com",
+      reason: "cost is known to rise with this build",
+      accept: [{ metric: "cost", margin: "10%" }],
+    });
+    await h.pass();
+    expect(h.status().phase).toBe("Progressing");
+    h.fleet.costFactor = 3;
+    await h.runUntil(phaseIs("Paused"));
+    expect(h.status().pause?.reason).toMatch(/worse than accepted by ana@example.com at step 2 of 4/);
+    expect(h.status().pause?.reason).toMatch(/accepted up to a worsening of \+\d+(\.\d+)?% \(margin 10%\)/);
+  });
+
+  it("Abort (the default): a pause nobody answers rolls back at its deadline, looked at again exactly then", async () => {
+    const steps: StepInput[] = [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }];
+    const h = setup({ steps });
+    h.ports.rollouts.put(withApproval({ deadline: "30m", onDeadline: "Abort" }, steps));
+    await h.runUntil(phaseIs("Paused"));
+    const since = Date.parse(h.status().pause!.since);
+    expect(h.status().pause?.deadline).toBe(new Date(since + 30 * MIN).toISOString());
+    await h.runUntil(phaseIs("RolledBack"));
+    expect(h.ports.clock.now()).toBe(since + 30 * MIN);
+    expect(h.ports.router.weightOf(REF)).toBe(0);
+    expect(event(h, "ApprovalExpired")).toEqual([
+      expect.objectContaining({
+        type: "Warning",
+        message: expect.stringMatching(
+          /^rolled back: no approval within 30m at step 2 of 3 \(pause until approved\)/,
+        ),
+      }),
+    ]);
+    expect(condition(h.status(), "Degraded")).toMatchObject({ status: "True", reason: "RolledBack" });
+  });
+
+  it("Escalate: stays paused past the deadline with the ApprovalOverdue condition and one Event; approve clears it", async () => {
+    const steps: StepInput[] = [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }];
+    const h = setup({ steps });
+    h.ports.rollouts.put(withApproval({ deadline: "1h", onDeadline: "Escalate" }, steps));
+    await h.runUntil((s) => condition(s, "ApprovalOverdue")?.status === "True", 2 * 60 * MIN);
+    expect(h.status().phase).toBe("Paused");
+    expect(h.status().canaryWeight).toBe(10);
+    for (let i = 0; i < 3; i++) {
+      h.ports.clock.advance(10 * MIN);
+      await h.pass();
+    }
+    expect(event(h, "ApprovalOverdue")).toHaveLength(1);
+    h.ports.rollouts.addCommand(NS, "approve-1", { rollout: REF.name, action: "approve", reason: "seen it" });
+    await h.runUntil(phaseIs("Promoted"));
+    expect(condition(h.status(), "ApprovalOverdue")).toMatchObject({ status: "False", reason: "Answered" });
+  });
+
+  it("a rollout stored without spec.approval gets the default: 4h, then a rollback", async () => {
+    const steps: StepInput[] = [{ setWeight: 10 }, { pause: {} }, { setWeight: 100 }];
+    const h = setup({ steps });
+    const r = rolloutOf(steps);
+    const { approval: _dropped, ...spec } = r.spec;
+    h.ports.rollouts.put({ ...r, spec: spec as VoiceRollout["spec"] });
+    await h.runUntil(phaseIs("Paused"));
+    const p = h.status().pause!;
+    expect(Date.parse(p.deadline!) - Date.parse(p.since)).toBe(4 * 60 * MIN);
   });
 });

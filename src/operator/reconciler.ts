@@ -17,6 +17,7 @@ import {
   reconcileRollout,
   type AnalysisObservation,
   type Command,
+  type MachineOptions,
   type Phase,
   type RolloutStatus,
 } from "../core/rollout/machine.js";
@@ -35,6 +36,7 @@ import {
   type StoredAnalysis,
 } from "./ports.js";
 import {
+  APPROVAL_EXPIRED,
   appliedCommandNames,
   conditionOf,
   crdStatus,
@@ -93,9 +95,28 @@ interface PendingEvent {
 const SOURCE_FAILED = "the metric source failed at this look";
 
 function toCommand(c: VoiceRolloutCommand): Command {
-  const { action, user, reason, full } = c.spec;
-  return action === "promote" ? { kind: action, user, reason, full } : { kind: action, user, reason };
+  const { action, user, reason, full, accept } = c.spec;
+  if (action === "promote") return { kind: action, user, reason, full };
+  if (action === "approve" && accept && accept.length > 0) return { kind: action, user, reason, accept };
+  return { kind: action, user, reason };
 }
+
+/**
+ * The machine's options from the spec. A rollout written before spec.approval existed (or an object not
+ * defaulted by the API server) gets the same default the schema gives: a 4h deadline, then a rollback.
+ */
+export function machineOptions(rollout: VoiceRollout): MachineOptions {
+  const approval = rollout.spec.approval as VoiceRollout["spec"]["approval"] | undefined;
+  return {
+    approval: {
+      deadlineMs: parseDuration(approval?.deadline ?? DEFAULT_APPROVAL_DEADLINE) ?? null,
+      onDeadline: approval?.onDeadline ?? "Abort",
+    },
+    ref: { name: rollout.metadata.name, namespace: rollout.metadata.namespace },
+  };
+}
+
+export const DEFAULT_APPROVAL_DEADLINE = "4h";
 
 /** The findings as they stand after the stored state's latest look: the same between two looks as at it. */
 function observe(policy: Policy, plan: JudgePlan, stored: StoredAnalysis): AnalysisObservation {
@@ -176,7 +197,12 @@ function decisionsOf(status: RolloutStatus, events: readonly PendingEvent[]): De
   const out: DecisionMade[] = [];
   for (const e of events) {
     if (e.reason === "Promoted") out.push({ decision: "promote", reason: "Promoted" });
-    else if (e.reason === "RolledBack" || e.reason === "Aborted" || e.reason === "Failed")
+    else if (
+      e.reason === "RolledBack" ||
+      e.reason === "Aborted" ||
+      e.reason === "Failed" ||
+      e.reason === APPROVAL_EXPIRED
+    )
       out.push({ decision: "rollback", reason: e.reason });
     else if (e.reason === "Paused") out.push({ decision: "pause", reason: status.pause?.kind ?? "Paused" });
     else if (e.reason === POLICY_UNAVAILABLE) out.push({ decision: "pause", reason: POLICY_UNAVAILABLE });
@@ -203,6 +229,9 @@ function requeueAfter(d: Deadlines): number {
   const at: number[] = [];
   const s = d.status;
   if (d.nextLookAt !== null) at.push(d.nextLookAt - d.now);
+  // A pause for a person is looked at again when its deadline passes.
+  if (s.phase === "Paused" && s.pause?.deadline !== undefined && s.pause.escalatedAt === undefined)
+    at.push(s.pause.deadline - d.now);
   if (s.phase === "Progressing" && s.stepIndex < d.steps.length) {
     const step = d.steps[s.stepIndex]!;
     const elapsed = d.now - s.stepStartedAt;
@@ -300,6 +329,7 @@ export async function reconcile(
       message: repairedMessage(route.routed, before.canaryWeight),
     });
   const intervalMs = parseDuration(spec.analysis.interval) ?? 60_000;
+  const machine = machineOptions(rollout);
   const scaleDownDelayMs = parseDuration(spec.rollback.scaleDownDelay) ?? 30_000;
 
   const lookup = await ports.policies.get({ namespace: ref.namespace, name: spec.policyRef.name });
@@ -484,6 +514,7 @@ export async function reconcile(
         { canaryReady: true, analysis: analysisSeen, fatal },
         commands,
         now,
+        machine,
       );
       const target =
         dry.status.phase === "Progressing" || dry.status.phase === "Promoted"
@@ -567,6 +598,7 @@ export async function reconcile(
     { canaryReady, analysis: analysisSeen, fatal },
     commands,
     now,
+    machine,
   );
   const next = t.status;
   for (const a of t.actions)
@@ -580,7 +612,11 @@ export async function reconcile(
     names.set(before.history.length, routeApproval.metadata.name);
     results.set(
       routeApproval,
-      `applied: the route set back to ${before.canaryWeight}% at step ${before.stepIndex + 1}`,
+      `applied: the route set back to ${before.canaryWeight}% at step ${before.stepIndex + 1}` +
+        // This approval answers the hand edit, not a finding: nothing it names is accepted.
+        (routeApproval.spec.accept?.length
+          ? "; --accept not recorded: approve again with it when a finding pauses the rollout"
+          : ""),
     );
     for (const c of extraApprovals)
       results.set(c, `ignored: ${routeApproval.metadata.name} already set the route back`);
@@ -639,6 +675,7 @@ export async function reconcile(
     pausedFor: next.phase === "Paused" ? pausedFor : undefined,
     extraConditions: poolCondition ? [poolCondition] : undefined,
     pool: poolRecord,
+    stepCount: spec.steps.length,
   });
 
   // Pins live in status while the rollout runs and end with it.

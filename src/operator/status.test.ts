@@ -194,3 +194,120 @@ describe("conditions", () => {
     });
   });
 });
+
+describe("status for on-call: deadlines, acceptances, one step numbering, one unit", () => {
+  it("round-trips a pause's deadline and escalation, the acceptances and history's accepted/over", () => {
+    const s = status({
+      phase: "Paused",
+      stepIndex: 3,
+      pause: {
+        kind: "analysis",
+        reason: "step 4 of 4: ttfa_p95",
+        since: T0 + MIN,
+        deadline: T0 + 4 * 60 * MIN + MIN,
+        escalatedAt: T0 + 4 * 60 * MIN + MIN,
+      },
+      history: [
+        {
+          kind: "approve",
+          user: "ana",
+          at: T0,
+          reason: "ok",
+          stepIndex: 1,
+          accepted: ["ttfa_p95 in (all) accepted for the rest of the rollout"],
+          over: ["ttfa_p95 in voice_id=mia"],
+        },
+      ],
+      accepted: [
+        {
+          metric: "ttfa_p95",
+          slice: { voice_id: "mia" },
+          worseningAtApproval: 0.279,
+          upTo: 0.329,
+          unit: "relative",
+          margin: "5%",
+          user: "ana",
+          at: T0,
+          stepIndex: 1,
+        },
+      ],
+    });
+    const crd = crdStatus({
+      machine: s,
+      previous: undefined,
+      generation: 1,
+      now: T0 + 5 * 60 * MIN,
+      stepCount: 4,
+    });
+    expect(voiceRolloutStatusSchema.safeParse(crd).success).toBe(true);
+    expect(crd.step).toBe("4/4");
+    expect(crd.currentStepIndex).toBe(3);
+    expect(crd.pause?.deadline).toBe(toTime(T0 + 4 * 60 * MIN + MIN));
+    expect(crd.acceptedFindings?.[0]).toMatchObject({ metric: "ttfa_p95", upTo: 0.329, step: 1 });
+    expect(machineStatus(crd, T0)).toEqual(s);
+    const overdue = crd.conditions?.find((c) => c.type === "ApprovalOverdue");
+    expect(overdue).toMatchObject({ status: "True", reason: "ApprovalOverdue" });
+  });
+
+  it("status.step counts from 1 and reads N/N once every step is done", () => {
+    const at = (stepIndex: number) =>
+      crdStatus({ machine: status({ stepIndex }), previous: undefined, generation: 1, now: T0, stepCount: 4 })
+        .step;
+    expect([at(0), at(1), at(3), at(4)]).toEqual(["1/4", "2/4", "4/4", "4/4"]);
+  });
+
+  it("ApprovalOverdue is absent on a rollout never overdue, and False once the pause is answered", () => {
+    const quiet = crdStatus({ machine: status({}), previous: undefined, generation: 1, now: T0 });
+    expect(quiet.conditions?.map((c) => c.type)).not.toContain("ApprovalOverdue");
+    const escalated = crdStatus({
+      machine: status({
+        phase: "Paused",
+        pause: { kind: "approval", reason: "r", since: T0, deadline: T0 + MIN, escalatedAt: T0 + MIN },
+      }),
+      previous: undefined,
+      generation: 1,
+      now: T0 + MIN,
+    });
+    const answered = crdStatus({
+      machine: status({}),
+      previous: escalated,
+      generation: 1,
+      now: T0 + 2 * MIN,
+    });
+    expect(answered.conditions?.find((c) => c.type === "ApprovalOverdue")).toMatchObject({
+      status: "False",
+      reason: "Answered",
+      lastTransitionTime: toTime(T0 + 2 * MIN),
+    });
+  });
+
+  it("the Paused condition's time is the current pause's, even when one pause follows another", () => {
+    const first = crdStatus({
+      machine: status({ phase: "Paused", pause: { kind: "analysis", reason: "cost", since: T0 + MIN } }),
+      previous: undefined,
+      generation: 1,
+      now: T0 + MIN,
+    });
+    const second = crdStatus({
+      machine: status({ phase: "Paused", pause: { kind: "analysis", reason: "ttfa", since: T0 + 9 * MIN } }),
+      previous: first,
+      generation: 1,
+      now: T0 + 9 * MIN,
+    });
+    expect(first.conditions?.find((c) => c.type === "Paused")?.lastTransitionTime).toBe(toTime(T0 + MIN));
+    expect(second.conditions?.find((c) => c.type === "Paused")?.lastTransitionTime).toBe(
+      toTime(T0 + 9 * MIN),
+    );
+  });
+
+  it("a status finding carries the unit of its worsening, so 0.279 of a relative budget reads +27.9%", () => {
+    const relative: Finding = {
+      ...finding(1, "fail"),
+      budget: { relative: 0.1 },
+      worsening: 0.279,
+      allowed: 0.1,
+    };
+    expect(statusFindings([relative])[0]).toMatchObject({ unit: "relative", worsening: 0.279 });
+    expect(statusFindings([finding(2, "fail")])[0]).toMatchObject({ unit: "metric" });
+  });
+});

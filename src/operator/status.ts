@@ -3,19 +3,22 @@
 // The machine's status is the truth; everything the CRD status adds is derived from it and from the
 // previous CRD status (a condition's lastTransitionTime, the commands' names in history).
 import type { z } from "zod";
+import { worseningUnit } from "../core/format.js";
 import { compareFindings } from "../core/judge/decide.js";
 import type {
+  acceptedFindingSchema,
   conditionSchema,
   historyEntrySchema,
   statusFindingSchema,
   VoiceRolloutStatus,
 } from "../core/resource/voicerollout.js";
-import type { DecisionRecord, Phase, RolloutStatus } from "../core/rollout/machine.js";
+import type { AcceptedFinding, DecisionRecord, Phase, RolloutStatus } from "../core/rollout/machine.js";
 import type { Finding } from "../core/types.js";
 
 export type StatusFinding = z.infer<typeof statusFindingSchema>;
 export type Condition = z.infer<typeof conditionSchema>;
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+export type StatusAcceptedFinding = z.infer<typeof acceptedFindingSchema>;
 export type AnalysisStatus = NonNullable<VoiceRolloutStatus["analysis"]>;
 
 /** Status shows at most this many findings: enough to act on, small enough for etcd. */
@@ -42,6 +45,14 @@ export const POOL_CAPACITY = "PoolCapacity";
 export const INSUFFICIENT_GPUS = "InsufficientGPUs";
 /** The Paused and PoolCapacity reason when a step needs more GPUs than spec.nodePool.maxSurgeGPUs allows. */
 export const SURGE_BUDGET_EXCEEDED = "SurgeBudgetExceeded";
+
+/**
+ * The condition (and Event reason) of a pause for a person that passed its deadline under
+ * spec.approval.onDeadline: Escalate: True while it stays paused past it. Notifications and alerts key on it.
+ */
+export const APPROVAL_OVERDUE = "ApprovalOverdue";
+/** The Event reason (and Degraded reason's message source) of a rollback because nobody approved in time. */
+export const APPROVAL_EXPIRED = "ApprovalExpired";
 
 /**
  * What the operator records of the pool in status.pool, so a restarted operator scales with the same numbers.
@@ -95,6 +106,8 @@ export function statusFinding(f: Finding): StatusFinding {
     allowed: finite(f.allowed),
     worsening: finite(f.worsening),
     samples: { baseline: f.samples.baseline, canary: f.samples.canary },
+    // worsening and allowed are in the budget's units; a relative budget's 0.2786 is shown as +27.9%.
+    unit: worseningUnit(f),
     reason: f.reason,
   };
 }
@@ -129,9 +142,7 @@ export function machineStatus(status: VoiceRolloutStatus | undefined, now: numbe
     stepIndex: status.currentStepIndex ?? 0,
     stepStartedAt: fromTime(status.stepStartedAt) ?? now,
     canaryWeight: status.canaryWeight ?? 0,
-    pause: status.pause
-      ? { kind: status.pause.kind, reason: status.pause.reason, since: fromTime(status.pause.since) ?? now }
-      : null,
+    pause: status.pause ? machinePause(status.pause, now) : null,
     lastDecision,
     history: (status.history ?? []).map((h) => ({
       kind: h.action,
@@ -139,8 +150,33 @@ export function machineStatus(status: VoiceRolloutStatus | undefined, now: numbe
       at: fromTime(h.at) ?? now,
       reason: h.reason,
       stepIndex: h.step,
+      ...(h.accepted ? { accepted: h.accepted } : {}),
+      ...(h.over ? { over: h.over } : {}),
+    })),
+    accepted: (status.acceptedFindings ?? []).map((a): AcceptedFinding => ({
+      metric: a.metric,
+      slice: { ...a.slice },
+      worseningAtApproval: a.worseningAtApproval,
+      upTo: a.upTo,
+      unit: a.unit,
+      ...(a.margin !== undefined ? { margin: a.margin } : {}),
+      user: a.user,
+      at: fromTime(a.at) ?? now,
+      stepIndex: a.step,
     })),
     message: status.message ?? "",
+  };
+}
+
+function machinePause(p: NonNullable<VoiceRolloutStatus["pause"]>, now: number): RolloutStatus["pause"] {
+  const deadline = fromTime(p.deadline);
+  const escalatedAt = fromTime(p.escalatedAt);
+  return {
+    kind: p.kind,
+    reason: p.reason,
+    since: fromTime(p.since) ?? now,
+    ...(deadline !== null ? { deadline } : {}),
+    ...(escalatedAt !== null ? { escalatedAt } : {}),
   };
 }
 
@@ -182,6 +218,18 @@ function wantedConditions(s: RolloutStatus, pausedFor: string | undefined): Want
   ];
 }
 
+/**
+ * ApprovalOverdue: True while a pause is escalated past its deadline; False once answered. Absent on a
+ * rollout that was never overdue, so the four usual conditions stay as they were.
+ */
+function overdueCondition(s: RolloutStatus, previous: readonly Condition[] | undefined): ExtraCondition[] {
+  if (s.phase === "Paused" && s.pause?.escalatedAt !== undefined)
+    return [{ type: APPROVAL_OVERDUE, status: "True", reason: APPROVAL_OVERDUE, message: s.message }];
+  if (previous?.some((c) => c.type === APPROVAL_OVERDUE))
+    return [{ type: APPROVAL_OVERDUE, status: "False", reason: "Answered", message: "" }];
+  return [];
+}
+
 /** Conditions whose lastTransitionTime moves only when their status does (the Kubernetes convention). */
 export function conditionsFor(
   s: RolloutStatus,
@@ -191,9 +239,16 @@ export function conditionsFor(
   pausedFor?: string | undefined,
   extra: readonly ExtraCondition[] = [],
 ): Condition[] {
-  return [...wantedConditions(s, pausedFor), ...extra].map((w) => {
+  return [...wantedConditions(s, pausedFor), ...overdueCondition(s, previous), ...extra].map((w) => {
     const before = previous?.find((c) => c.type === w.type);
-    const lastTransitionTime = before && before.status === w.status ? before.lastTransitionTime : toTime(now);
+    // One pause can follow another without the rollout leaving Paused (a new finding, an acceptance
+    // worsened): the Paused condition's time is the current pause's, not the first one's.
+    const lastTransitionTime =
+      w.type === "Paused" && w.status === "True" && s.pause
+        ? toTime(s.pause.since)
+        : before && before.status === w.status
+          ? before.lastTransitionTime
+          : toTime(now);
     return generation === undefined
       ? { ...w, lastTransitionTime }
       : { ...w, lastTransitionTime, observedGeneration: generation };
@@ -202,7 +257,7 @@ export function conditionsFor(
 
 export function conditionOf(
   status: VoiceRolloutStatus | undefined,
-  type: ConditionType | typeof POOL_CAPACITY,
+  type: ConditionType | typeof POOL_CAPACITY | typeof APPROVAL_OVERDUE,
 ): Condition | undefined {
   return status?.conditions?.find((c) => c.type === type);
 }
@@ -222,6 +277,13 @@ export interface CrdStatusInput {
   readonly extraConditions?: readonly ExtraCondition[] | undefined;
   /** status.pool, when the rollout scales within a surge budget. */
   readonly pool?: PoolStatus | undefined;
+  /** The plan's length, for status.step ("2/4", counted from 1). */
+  readonly stepCount?: number | undefined;
+}
+
+/** status.step: the current step counted from 1 over the plan's steps; all done reads `4/4`. */
+export function stepText(stepIndex: number, stepCount: number): string {
+  return `${Math.min(stepIndex + 1, stepCount)}/${stepCount}`;
 }
 
 export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
@@ -235,6 +297,8 @@ export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
       at: toTime(h.at),
       reason: h.reason,
       step: h.stepIndex,
+      ...(h.accepted ? { accepted: [...h.accepted] } : {}),
+      ...(h.over ? { over: [...h.over] } : {}),
     };
     return command === undefined ? entry : { ...entry, command };
   });
@@ -258,7 +322,7 @@ export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
     currentStepIndex: s.stepIndex,
     stepStartedAt: toTime(s.stepStartedAt),
     message: s.message,
-    pause: s.pause ? { kind: s.pause.kind, reason: s.pause.reason, since: toTime(s.pause.since) } : null,
+    pause: s.pause ? crdPause(s.pause) : null,
     conditions: conditionsFor(
       s,
       previous?.conditions,
@@ -270,12 +334,35 @@ export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
     lastDecision,
     history,
   };
+  if (input.stepCount !== undefined) out.step = stepText(s.stepIndex, input.stepCount);
+  if (s.accepted.length > 0)
+    out.acceptedFindings = s.accepted.map((a) => ({
+      metric: a.metric,
+      slice: { ...a.slice },
+      worseningAtApproval: finite(a.worseningAtApproval),
+      upTo: finite(a.upTo),
+      unit: a.unit,
+      ...(a.margin !== undefined ? { margin: a.margin } : {}),
+      user: a.user,
+      at: toTime(a.at),
+      step: a.stepIndex,
+    }));
   if (input.generation !== undefined) out.observedGeneration = input.generation;
   if (input.analysis) out.analysis = input.analysis;
   if (input.canaryScaledDownAt !== undefined) out.canaryScaledDownAt = toTime(input.canaryScaledDownAt);
   // Typed apart until the status schema names it (see PoolStatus).
   if (input.pool) (out as { pool?: PoolStatus }).pool = { ...input.pool };
   return out;
+}
+
+function crdPause(p: NonNullable<RolloutStatus["pause"]>): NonNullable<VoiceRolloutStatus["pause"]> {
+  return {
+    kind: p.kind,
+    reason: p.reason,
+    since: toTime(p.since),
+    ...(p.deadline !== undefined ? { deadline: toTime(p.deadline) } : {}),
+    ...(p.escalatedAt !== undefined ? { escalatedAt: toTime(p.escalatedAt) } : {}),
+  };
 }
 
 /** Compares two statuses as the API server stores them (absent and undefined fields are the same). */

@@ -9,6 +9,7 @@ import {
   initialStatus,
   isTerminal,
   reconcileRollout,
+  type MachineOptions,
   type AnalysisObservation,
   type RolloutStatus,
 } from "../core/rollout/machine.js";
@@ -53,6 +54,8 @@ export interface SimulationInput {
   readonly durationMs: number;
   readonly fleet: LookSource;
   readonly analyzer?: Analyzer | undefined;
+  /** The machine's options as the operator gives them (approval deadline, the rollout's name); none by default. */
+  readonly machine?: MachineOptions | undefined;
 }
 
 /** A verdict that changed between two looks: what a person following the rollout wants to see. */
@@ -191,6 +194,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
       { canaryReady: now >= input.canaryReadyAfterMs, analysis },
       [],
       now,
+      input.machine,
     );
     status = t.status;
 

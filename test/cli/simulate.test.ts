@@ -77,7 +77,7 @@ describe("voicectl simulate on the shipped scenarios", () => {
       /^SCENARIO clone-drift \(policy voice-studio, seed 1\): ROLLBACK at \d\d:\d\d after \d+ looks/,
     );
     expect(r.stdout).toMatch(/TIME\s+STEP\s+WEIGHT\s+SAMPLES b\/c\s+PASSING\s+WHAT HAPPENED/);
-    expect(r.stdout).toContain("WeightSet: step 1/6 (setWeight 10%): canary weight 10%");
+    expect(r.stdout).toContain("WeightSet: step 1 of 6 (setWeight 10%): canary weight 10%");
     expect(r.stdout).toContain("speaker_similarity voice_id=mia-chen: nodata -> fail");
   });
 

@@ -174,14 +174,16 @@ describe("the Argo CD health check for VoiceRollout, run by Lua 5.1", () => {
     const r = await scene([{ setWeight: 10 }, ANALYSE, { setWeight: 50 }, ANALYSE]).runUntil(analysing);
     expect(r.status?.phase).toBe("Progressing");
     expect(health(r)).toEqual({ status: "Progressing", message: r.status!.message });
-    expect(r.status!.message).toMatch(/^step 2\/4 \(analysis/);
+    expect(r.status!.message).toMatch(/^step 2 of 4 \(analysis/);
   });
 
   it("paused for approval is Suspended, saying what it waits for", async () => {
     const r = await scene([{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }]).runUntil(phase("Paused"));
     expect(health(r)).toEqual({
       status: "Suspended",
-      message: "step 2/3 (pause until approved): waiting for approval",
+      message: expect.stringMatching(
+        /^step 2 of 3 \(pause until approved\): waiting for approval: voicectl rollout approve .+ or voicectl rollout abort .+$/,
+      ),
     });
   });
 

@@ -231,6 +231,99 @@ describe("voicectl operator on a real control plane", () => {
     expect(plane.weights.map((w) => w.weight)).toEqual([25, 50, 0]);
   });
 
+  it("approve --accept sticks past the next analysis step; a pause nobody answers escalates at its deadline", async () => {
+    const ns = "accept";
+    const plane = await prepare(ns, "examples/scenarios/agents-latency.yaml");
+    startOperator(ns, plane.prometheus.url);
+    const yaml = rolloutYaml(
+      `    - setWeight: 25
+    - analysis: { minDuration: 8s, maxDuration: 90s }
+    - setWeight: 50
+    - analysis: { minDuration: 8s, maxDuration: 90s }
+    - pause: { deadline: 10s }
+    - setWeight: 100`,
+      INTERVAL_S,
+    ).replace("  steps:\n", "  approval: { deadline: 4h, onDeadline: Escalate }\n  steps:\n");
+    const applied = await cluster.kubectl(["-n", ns, "apply", "-f", "-"], yaml);
+    expect(applied.stderr).toBe("");
+
+    const paused = await waitFor("Paused on ttfa_p95", 150_000, phaseIs(ns, "Paused"));
+    expect(paused.pause?.kind).toBe("analysis");
+    expect(paused.pause?.reason).toContain("ttfa_p95 is non-critical, so paused rather than rolled back");
+    expect(paused.pause?.reason).toContain(`or voicectl rollout abort tts -n ${ns} --reason "..."`);
+
+    const approve = await cli(
+      "rollout",
+      "approve",
+      "tts",
+      "-n",
+      ns,
+      "--kubeconfig",
+      approverKubeconfig,
+      "--reason",
+      "agents' TTFA cost of this build is agreed",
+      "--accept",
+      "ttfa_p95",
+    );
+    expect(approve.stderr).toBe("");
+    expect(approve.code).toBe(0);
+    expect(approve.stdout).toMatch(
+      // The worst of its slices now: failing, or still unsettled beside the failing one.
+      /^accepting ttfa_p95 in \(all\) \(now \+[\d.]+%, (fail|inconclusive)\) for the rest of the rollout$/m,
+    );
+
+    // The second analysis step judges the same regression; only the accepted finding's approval gets the
+    // rollout to the pause step: a second pause on it would have waited for a person here.
+    const atPause = await waitFor("the pause step", 180_000, async () => {
+      const s = await rolloutStatus(ns);
+      return s.currentStepIndex === 4 && s.phase === "Paused" ? s : undefined;
+    });
+    expect(atPause.history?.map((h) => h.action)).toEqual(["approve"]);
+    expect(atPause.canaryWeight).toBe(50);
+    const vr = await cluster.json(["-n", ns, "get", "voicerollout", "tts"]);
+    const st = vr["status"] as { step?: string; acceptedFindings?: { metric: string; user: string }[] };
+    expect(st.step).toBe("5/6");
+    expect(st.acceptedFindings).toEqual([expect.objectContaining({ metric: "ttfa_p95", user: APPROVER })]);
+    expect(await events(ns)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^AnalysisPassed: step 4 of 6 .*failing within what approvers accepted \(ttfa_p95/,
+        ),
+      ]),
+    );
+
+    // Nobody answers the pause within its 10s: it stays paused, overdue, with one Event for alerts.
+    const overdue = await waitFor("ApprovalOverdue", 60_000, async () => {
+      const v = await cluster.json(["-n", ns, "get", "voicerollout", "tts"]);
+      const conditions =
+        (v["status"] as { conditions?: { type: string; status: string }[] }).conditions ?? [];
+      return conditions.some((c) => c.type === "ApprovalOverdue" && c.status === "True") ? v : undefined;
+    });
+    expect((overdue["status"] as RolloutView).phase).toBe("Paused");
+    expect(await routeWeight(ns)).toBe(50);
+    const overdueEvents = (await events(ns)).filter((e) => e.startsWith("ApprovalOverdue: "));
+    expect(overdueEvents).toEqual([expect.stringMatching(/no approval within 10s at step 5 of 6/)]);
+
+    const late = await cli(
+      "rollout",
+      "approve",
+      "tts",
+      "-n",
+      ns,
+      "--kubeconfig",
+      approverKubeconfig,
+      "--reason",
+      "saw the page late",
+    );
+    expect(late.code).toBe(0);
+    await waitFor("Promoted", 60_000, phaseIs(ns, "Promoted"));
+    expect(await events(ns)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^Promoted: promoted with 1 approval over failing findings \(ttfa_p95 in /),
+      ]),
+    );
+  });
+
   it("a critical regression during a pause for approval still rolls back", async () => {
     const ns = "gate";
     const plane = await prepare(ns, "examples/scenarios/clone-drift.yaml");

@@ -234,13 +234,14 @@ describe("the custom resource definitions", () => {
         "--subresource=status",
         "--type=merge",
         "-p",
-        JSON.stringify({ status: { phase: "Paused", canaryWeight: 10, currentStepIndex: 2 } }),
+        JSON.stringify({ status: { phase: "Paused", canaryWeight: 10, currentStepIndex: 2, step: "3/4" } }),
       ]),
     );
     const out = await ok(cluster.kubectl(["get", "vr", "-n", NS]));
     expect(out.split("\n")[0]).toMatch(/^NAME\s+PHASE\s+WEIGHT\s+STEP\s+AGE$/);
     expect(table(out)).toEqual([
-      { NAME: "tts", PHASE: "Paused", WEIGHT: "10", STEP: "2", AGE: expect.stringMatching(/^\d+[smh]/) },
+      // Counted from 1, as every message says it: the operator writes status.step beside currentStepIndex.
+      { NAME: "tts", PHASE: "Paused", WEIGHT: "10", STEP: "3/4", AGE: expect.stringMatching(/^\d+[smh]/) },
     ]);
     const wide = await ok(cluster.kubectl(["get", "vr", "-n", NS, "-o", "wide"]));
     expect(wide.split("\n")[0]).toMatch(/STABLE\s+CANARY\s+POLICY/);

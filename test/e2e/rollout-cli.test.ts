@@ -193,7 +193,7 @@ describe("voicectl rollout on a real cluster", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("Phase:      Paused");
     expect(r.stdout).toContain("Weight:     25% canary");
-    expect(r.stdout).toMatch(/^ {2}-> +4 {2}pause until approved/m);
+    expect(r.stdout).toMatch(/^ {2}-> +5 {2}pause until approved/m);
     expect(r.stdout).toContain("Paused:     approval: the plan asks for approval");
     expect(r.stdout).toMatch(
       /^ {2}fail\s+ttfa_p95\s+language=es\s+412\.5 -> 588\.3\s+0\.4261\s+0\.3\s+5663\/203$/m,
@@ -201,7 +201,7 @@ describe("voicectl rollout on a real cluster", () => {
     expect(r.stdout).toMatch(/^ {2}Progressing\s+False\s+AwaitingApproval/m);
 
     const list = await cli("rollout", "list", ...admin());
-    expect(list.stdout.split("\n")[1]).toMatch(/^tts\s+Paused\s+25%\s+4\/8\s+/);
+    expect(list.stdout.split("\n")[1]).toMatch(/^tts\s+Paused\s+25%\s+5\/8\s+/);
   });
 
   it("status -o json is the object as stored", async () => {
@@ -337,7 +337,8 @@ describe("voicectl rollout on a real cluster", () => {
     expect(r.stdout.split("\n")[0]).toMatch(/^WHEN\s+USER\s+ACTION\s+STEP\s+REASON\s+COMMAND$/);
     expect(r.stdout.split("\n")[1]).toMatch(
       new RegExp(
-        `^2026-12-01T12:00:00Z \\(.+ ago\\)\\s+alice\\s+approve\\s+4\\s+scorecard checked\\s+${command}$`,
+        // The step counted from 1 (status.history[].step is the 0-based index 4).
+        `^2026-12-01T12:00:00Z \\(.+ ago\\)\\s+alice\\s+approve\\s+5\\s+scorecard checked\\s+${command}$`,
       ),
     );
     expect(r.stdout).not.toContain("Not applied yet");
@@ -346,7 +347,7 @@ describe("voicectl rollout on a real cluster", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({
       rollout: "tts",
       namespace: NS,
-      history: [{ user: "alice", action: "approve", step: 4, state: "applied", command }],
+      history: [{ user: "alice", action: "approve", step: 5, state: "applied", command }],
     });
   });
 
@@ -389,10 +390,10 @@ describe("voicectl rollout on a real cluster", () => {
     for (const v of views) expect(v).toMatch(/^Name: {7}tts\n/);
     expect(views[0]).toContain("Phase:      Progressing");
     expect(views[1]).toContain("Weight:     50% canary");
-    expect(views[1]).toMatch(/^ {2}-> +6 {2}analysis 15m\.\.45m/m);
+    expect(views[1]).toMatch(/^ {2}-> +7 {2}analysis 15m\.\.45m/m);
     expect(views[2]).toContain("Phase:      RolledBack");
     expect(views[2]).toContain("critical regression: speaker_similarity in voice_id=mia-chen");
-    expect(views[2]).toMatch(/^ {2}stopped +6 {2}analysis/m);
+    expect(views[2]).toMatch(/^ {2}stopped +7 {2}analysis/m);
   });
 
   it("retry is what a rolled-back rollout takes; abort is refused", async () => {

@@ -35,6 +35,7 @@ import {
   type CommandAction,
   type VoiceRollout,
   type VoiceRolloutCommand,
+  type VoiceRolloutCommandSpec,
   type VoiceRolloutSpec,
 } from "../../core/resource/voicerollout.js";
 
@@ -297,7 +298,13 @@ export class RolloutClient {
    */
   async createCommand(
     rollout: VoiceRollout,
-    spec: { action: CommandAction; reason: string; user: string; full: boolean },
+    spec: {
+      action: CommandAction;
+      reason: string;
+      user: string;
+      full: boolean;
+      accept?: VoiceRolloutCommandSpec["accept"] | undefined;
+    },
   ): Promise<VoiceRolloutCommand> {
     const { name, namespace, uid } = rollout.metadata;
     const body = {

@@ -14,7 +14,9 @@ const EXIT_CODES_HELP = `Exit codes: 0 done, 64 usage error, 65 invalid rollout 
 const ACTION_HELP: Record<CommandAction, { summary: string; description: string }> = {
   approve: {
     summary: "let a Paused rollout continue past its pause",
-    description: `Approve a Paused rollout: a pause waiting for approval moves on, and a pause the analysis asked for (a non-critical failure, or evidence that did not settle in time) is accepted. Refused unless the rollout is Paused.`,
+    description: `Approve a Paused rollout: a pause waiting for approval moves on, and a pause the analysis asked for (a non-critical failure, or evidence that did not settle in time) is accepted. Refused unless the rollout is Paused.
+
+Without --accept, the approval answers this pause only: the same finding pauses the next analysis step again. --accept METRIC[,LABEL=VALUE...] accepts a non-critical finding (of one slice, or of every slice of the metric) for the rest of the rollout: later steps do not pause for it. With --margin (5% of the baseline's value, or a number in the worsening's units) it pauses again once it worsens by more than that beyond its worsening now. A critical finding is never accepted: its failure rolls back. approve prints what it accepts; history and Events record it.`,
   },
   abort: {
     summary: "roll back now: all traffic to the stable version",
@@ -73,7 +75,7 @@ ${EXIT_CODES_HELP}`,
     .alias("ls")
     .summary("list rollouts with their phase, canary weight and step")
     .description(
-      `List VoiceRollouts: NAME PHASE WEIGHT STEP AGE, as kubectl get voicerollouts shows them. STEP is the current step's index (as kubectl's Step column; also the number of steps done) over the plan's steps. With -o json or yaml, the objects themselves.
+      `List VoiceRollouts: NAME PHASE WEIGHT STEP AGE, as kubectl get voicerollouts shows them. STEP is the current step counted from 1 over the plan's steps (2/4), as kubectl's Step column, the status view, history and the operator's messages count them; the API field status.currentStepIndex counts from 0. With -o json or yaml, the objects themselves.
 
 ${EXIT_CODES_HELP}`,
     )
@@ -84,7 +86,7 @@ ${EXIT_CODES_HELP}`,
     .command("status")
     .summary("show a rollout's steps, weight, pause and per-slice findings (--watch to follow it)")
     .description(
-      `Show one rollout: its steps with the current one marked, the canary's weight, its phase and message, why it is paused, the last decision with a scorecard of the findings that did not pass (metric, slice, verdict, baseline -> canary, worsening, the allowed worsening, samples), and its conditions.
+      `Show one rollout: its steps (counted from 1) with the current one marked, the canary's weight, its phase and message, why it is paused and until when (the pause's deadline, spec.approval), the findings approvers accepted, the last decision with a scorecard of the findings that did not pass (metric, slice, verdict, baseline -> canary, worsening, the allowed worsening, samples), and its conditions.
 
 --watch redraws the view whenever the rollout changes, until it is Promoted, RolledBack or Failed (or Ctrl-C); it then exits 0 when promoted and 1 when rolled back or failed. -o json or yaml prints the object instead.
 
@@ -114,8 +116,23 @@ ${EXIT_CODES_HELP}`,
         "why (required): recorded in the rollout's history and Events with your name",
       );
     if (action === "promote") sub.option("--full", "skip every remaining step, analysis included", false);
-    sub.action(async (name: string, opts: { reason?: string; full?: boolean }, cmd: Command) =>
-      (await actions()).act(action, name, opts, cmd, io),
+    if (action === "approve")
+      sub
+        .option(
+          "--accept <finding>",
+          "accept a non-critical finding for the rest of the rollout: METRIC[,LABEL=VALUE...] (repeatable)",
+          (v: string, all: string[] = []) => [...all, v],
+        )
+        .option(
+          "--margin <margin>",
+          "with --accept: pause again once it worsens by more than this (5% of the baseline, or 0.02 in its units)",
+        );
+    sub.action(
+      async (
+        name: string,
+        opts: { reason?: string; full?: boolean; accept?: string[]; margin?: string },
+        cmd: Command,
+      ) => (await actions()).act(action, name, opts, cmd, io),
     );
   }
 
@@ -123,7 +140,7 @@ ${EXIT_CODES_HELP}`,
     .command("history")
     .summary("who approved, aborted, promoted or retried a rollout, when and why")
     .description(
-      `List a rollout's approvals, aborts, promotions and retries from its status: when, who, the action, the step's index and the reason. Commands the operator has not applied yet are listed after them, and commands it set aside (for example an approve that arrived after the rollout moved on) with its reason.
+      `List a rollout's approvals, aborts, promotions and retries from its status: when, who, the action, the step (counted from 1) and the reason, and under them what each approval pushed through and accepted. Commands the operator has not applied yet are listed after them, and commands it set aside (for example an approve that arrived after the rollout moved on) with its reason.
 
 ${EXIT_CODES_HELP}`,
     )

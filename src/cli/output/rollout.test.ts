@@ -16,6 +16,7 @@ function rollout(name: string, over: Partial<VoiceRollout> = {}): VoiceRollout {
       traffic: { gatewayAPI: { httpRoute: "tts" } },
       analysis: { interval: "1m" },
       rollback: { scaleDownDelay: "30s" },
+      approval: { deadline: "4h", onDeadline: "Abort" },
       steps: [
         { setWeight: 10 },
         { analysis: { minDuration: "10m", maxDuration: "30m" } },
@@ -49,6 +50,7 @@ const paused = rollout("tts", {
           canary: 588.25,
           allowed: 0.3,
           worsening: 0.4261,
+          unit: "relative",
           samples: { baseline: 5663, canary: 203 },
           reason: "ttfa_p95 in language=es worse by 42.6%",
         },
@@ -98,7 +100,7 @@ describe("renderRolloutList", () => {
     expect(text.split("\n")).toEqual([
       "NAME  PHASE    WEIGHT  STEP  AGE",
       "asr   Pending  -       -/4   45m",
-      "tts   Paused   10%     2/4   45m",
+      "tts   Paused   10%     3/4   45m",
       "",
     ]);
   });
@@ -108,7 +110,7 @@ describe("renderRolloutList", () => {
     const lines = renderRolloutList([paused, other], { allNamespaces: true, now: NOW }).split("\n");
     expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+WEIGHT\s+STEP\s+AGE$/);
     expect(lines[1]).toMatch(/^a-team\s+music\s+Pending/);
-    expect(lines[2]).toMatch(/^voice-prod\s+tts\s+Paused\s+10%\s+2\/4/);
+    expect(lines[2]).toMatch(/^voice-prod\s+tts\s+Paused\s+10%\s+3\/4/);
   });
 });
 
@@ -116,10 +118,11 @@ describe("renderRolloutStatus", () => {
   const text = renderRolloutStatus(paused, NOW);
 
   it("marks done steps and the current one, with how long it has run", () => {
-    expect(text).toMatch(/^ {2}done {2}0 {2}setWeight 10%$/m);
-    expect(text).toMatch(/^ {2}done {2}1 {2}analysis 10m\.\.30m$/m);
-    expect(text).toMatch(/^ {2}-> {4}2 {2}pause until approved {2}since 5m ago$/m);
-    expect(text).toMatch(/^ {8}3 {2}setWeight 100%$/m);
+    // Counted from 1, as the list's 3/4, history and the operator's messages count them.
+    expect(text).toMatch(/^ {2}done {2}1 {2}setWeight 10%$/m);
+    expect(text).toMatch(/^ {2}done {2}2 {2}analysis 10m\.\.30m$/m);
+    expect(text).toMatch(/^ {2}-> {4}3 {2}pause until approved {2}since 5m ago$/m);
+    expect(text).toMatch(/^ {8}4 {2}setWeight 100%$/m);
   });
 
   it("says why it waits and how to approve", () => {
@@ -127,6 +130,7 @@ describe("renderRolloutStatus", () => {
     expect(text).toContain("Weight:     10% canary");
     expect(text).toContain("Paused:     approval: the plan asks for approval (5m ago)");
     expect(text).toContain('voicectl rollout approve tts -n voice-prod --reason "..."');
+    expect(text).toContain('or abort with: voicectl rollout abort tts -n voice-prod --reason "..."');
     expect(text).toContain("Canary:     deployment/tts-v42 (version v42)");
   });
 
@@ -148,8 +152,9 @@ describe("renderRolloutStatus", () => {
       "ttfa_p95",
       "language=es",
       "412.5 -> 588.3",
-      "0.4261",
-      "0.3",
+      // One unit: the relative budget's worsening in percent, as the finding's reason says it.
+      "+42.6%",
+      "+30%",
       "5663/203",
     ]);
     expect(lines[header + 2]!.trim().split(/\s{2,}/)).toEqual([
@@ -179,8 +184,8 @@ describe("renderRolloutStatus", () => {
       rollout("tts", { status: { phase: "RolledBack", currentStepIndex: 1, canaryWeight: 0 } }),
       NOW,
     );
-    expect(back).toMatch(/^ {2}stopped {2}1 {2}analysis/m);
-    expect(back).toMatch(/^ {11}2 {2}pause/m);
+    expect(back).toMatch(/^ {2}stopped {2}2 {2}analysis/m);
+    expect(back).toMatch(/^ {11}3 {2}pause/m);
     const done = renderRolloutStatus(
       rollout("tts", { status: { phase: "Promoted", currentStepIndex: 4, canaryWeight: 100 } }),
       NOW,
@@ -248,7 +253,7 @@ describe("history", () => {
       "2026-12-01T11:40:00Z (20m ago)",
       "alice",
       "approve",
-      "2",
+      "3",
       "scorecard clean",
       "tts-approve-abcde",
     ]);
@@ -261,6 +266,79 @@ describe("history", () => {
   it("says so when nothing happened yet", () => {
     expect(renderHistory(rollout("asr"), [], NOW)).toBe(
       "rollout/asr: no approvals, aborts, promotions or retries yet\n",
+    );
+  });
+});
+
+describe("on-call views: deadline, acceptances, what an approval pushed through", () => {
+  it("shows the pause's deadline and what happens then, and the findings accepted", () => {
+    const r = rollout("tts", {
+      status: {
+        ...paused.status,
+        pause: {
+          kind: "analysis",
+          reason: "ttfa_p95 failed",
+          since: "2026-12-01T11:55:00Z",
+          deadline: "2026-12-01T15:55:00Z",
+        },
+        acceptedFindings: [
+          {
+            metric: "ttfa_p95",
+            slice: { language: "es" },
+            worseningAtApproval: 0.279,
+            upTo: 0.329,
+            unit: "relative",
+            margin: "5%",
+            user: "alice",
+            at: "2026-12-01T11:40:00Z",
+            step: 1,
+          },
+        ],
+      },
+    });
+    const text = renderRolloutStatus(r, NOW);
+    expect(text).toContain("Deadline:   2026-12-01T15:55:00Z (in 3h55m), then it rolls back");
+    expect(text).toMatch(/^ {2}ttfa_p95\s+language=es\s+\+27\.9%\s+\+32\.9% \(margin 5%\)\s+alice\s+2$/m);
+  });
+
+  it("says an escalated pause is overdue", () => {
+    const r = rollout("tts", {
+      spec: { ...rollout("x").spec, approval: { deadline: "1h", onDeadline: "Escalate" } },
+      status: {
+        ...paused.status,
+        pause: {
+          kind: "approval",
+          reason: "r",
+          since: "2026-12-01T10:00:00Z",
+          deadline: "2026-12-01T11:00:00Z",
+          escalatedAt: "2026-12-01T11:00:00Z",
+        },
+      },
+    });
+    expect(renderRolloutStatus(r, NOW)).toContain("overdue since 60m ago (escalated; still waiting)");
+  });
+
+  it("history notes what an approval pushed through and accepted", () => {
+    const r = rollout("tts", {
+      status: {
+        phase: "Progressing",
+        history: [
+          {
+            action: "approve",
+            user: "alice",
+            at: "2026-12-01T11:40:00Z",
+            reason: "known TTFA cost of the new vocoder",
+            step: 1,
+            over: ["ttfa_p95 in language=es"],
+            accepted: ["ttfa_p95 in (all) accepted for the rest of the rollout"],
+          },
+        ],
+      },
+    });
+    const rows = historyRows(r, []);
+    expect(rows[0]).toMatchObject({ step: 2, over: ["ttfa_p95 in language=es"] });
+    expect(renderHistory(r, rows, NOW)).toContain(
+      "  approve at step 2 by alice: over ttfa_p95 in language=es; ttfa_p95 in (all) accepted for the rest of the rollout",
     );
   });
 });

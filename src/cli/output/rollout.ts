@@ -1,7 +1,7 @@
 // What `voicectl rollout` shows people: the list (kubectl's columns), one rollout's status with its
 // per-slice scorecard, and its history of approvals, aborts, promotions and retries. Pure functions of the
 // objects and of `now`, so the views are tested without a cluster or a clock.
-import { formatNumber } from "../../core/format.js";
+import { formatNumber, formatWorsening } from "../../core/format.js";
 import type {
   VoiceRollout,
   VoiceRolloutCommand,
@@ -49,13 +49,14 @@ export function columns(rows: readonly (readonly string[])[], indent = ""): stri
 const phaseOf = (s: VoiceRolloutStatus | undefined) => s?.phase ?? "Pending";
 
 /**
- * "2/5": the current step's index (as kubectl's Step column shows it), which is also how many steps are done,
- * of the plan's steps.
+ * "2/5": the current step counted from 1, of the plan's steps ("5/5" once all are done), as kubectl's Step
+ * column (status.step), the status view, history and every message number them. status.currentStepIndex, the
+ * API field, is the same step counted from 0.
  */
 function stepCell(r: VoiceRollout): string {
   const total = r.spec?.steps?.length ?? 0;
   const i = r.status?.currentStepIndex;
-  return i === undefined ? `-/${total}` : `${Math.min(i, total)}/${total}`;
+  return i === undefined ? `-/${total}` : `${Math.min(i + 1, total)}/${total}`;
 }
 
 const weightCell = (s: VoiceRolloutStatus | undefined) =>
@@ -83,14 +84,23 @@ export function renderRolloutList(
   return columns(all).join("\n") + "\n";
 }
 
-function findingRows(findings: NonNullable<VoiceRolloutStatus["lastDecision"]>["findings"]): string[][] {
+/** A worsening in its finding's units (+27.9% for a relative budget), as the finding's reason says it. */
+function worseningCell(x: number | null | undefined, unit: StatusFinding["unit"]): string {
+  if (x === null || x === undefined) return "-";
+  // A status written before findings carried their unit: the bare number, as it was stored.
+  return unit === undefined ? formatNumber(x) : formatWorsening(x, unit);
+}
+
+type StatusFinding = NonNullable<VoiceRolloutStatus["lastDecision"]>["findings"][number];
+
+function findingRows(findings: readonly StatusFinding[]): string[][] {
   return findings.map((f) => [
     f.verdict + (f.critical ? " (critical)" : ""),
     f.metric,
     formatSlice(f.slice),
     `${formatNumber(f.baseline)} -> ${formatNumber(f.canary)}`,
-    formatNumber(f.worsening),
-    formatNumber(f.allowed),
+    worseningCell(f.worsening, f.unit),
+    worseningCell(f.allowed, f.unit),
     f.samples ? `${f.samples.baseline}/${f.samples.canary}` : "-",
   ]);
 }
@@ -110,17 +120,51 @@ export function renderRolloutStatus(r: VoiceRollout, now: number): string {
   if (s?.message) field("Message", s.message);
   if (s?.pause) {
     field("Paused", `${s.pause.kind}: ${s.pause.reason} (${formatAge(s.pause.since, now)} ago)`);
-    if (s.pause.kind === "approval" || s.pause.kind === "analysis")
-      out.push(
-        `${"".padEnd(12)}approve with: voicectl rollout approve ${r.metadata.name} -n ${r.metadata.namespace} --reason "..."`,
+    if (s.pause.kind === "approval" || s.pause.kind === "analysis") {
+      const ref = `${r.metadata.name} -n ${r.metadata.namespace}`;
+      out.push(`${"".padEnd(12)}approve with: voicectl rollout approve ${ref} --reason "..."`);
+      out.push(`${"".padEnd(12)}or abort with: voicectl rollout abort ${ref} --reason "..."`);
+    }
+    const deadline = s.pause.deadline;
+    if (deadline) {
+      const onDeadline = r.spec?.approval?.onDeadline ?? "Abort";
+      const left = Date.parse(deadline) - now;
+      field(
+        "Deadline",
+        s.pause.escalatedAt
+          ? `${deadline}: overdue since ${formatAge(s.pause.escalatedAt, now)} ago (escalated; still waiting)`
+          : `${deadline} (${left > 0 ? `in ${formatAge(new Date(now - left).toISOString(), now)}` : "now"}), then ${onDeadline === "Abort" ? "it rolls back" : "it escalates"}`,
       );
+    }
+  }
+  const accepted = s?.acceptedFindings ?? [];
+  if (accepted.length > 0) {
+    out.push("", "Accepted findings (they do not pause the rollout unless they worsen past the margin):");
+    out.push(
+      ...columns(
+        [
+          ["METRIC", "SLICE", "WHEN ACCEPTED", "UP TO", "BY", "STEP"],
+          ...accepted.map((a) => [
+            a.metric,
+            formatSlice(a.slice),
+            worseningCell(a.worseningAtApproval, a.unit ?? "metric"),
+            a.upTo === null
+              ? "rest of the rollout"
+              : `${worseningCell(a.upTo, a.unit ?? "metric")} (margin ${a.margin ?? "-"})`,
+            a.user,
+            String(a.step + 1),
+          ]),
+        ],
+        "  ",
+      ),
+    );
   }
 
   out.push("", "Steps:");
   const steps: readonly Step[] = r.spec?.steps ?? [];
   const current = s?.currentStepIndex;
   const phase = s?.phase;
-  // Numbered by index, as status.currentStepIndex, history and kubectl's Step column count them.
+  // Numbered from 1, as history, kubectl's Step column and every message count them.
   const mark = (i: number): string => {
     if (current === undefined) return "";
     if (phase === "Promoted" || i < current) return "done";
@@ -131,7 +175,7 @@ export function renderRolloutStatus(r: VoiceRollout, now: number): string {
     ...columns(
       steps.map((step, i) => [
         mark(i),
-        String(i),
+        String(i + 1),
         describeStep(step),
         mark(i) === "->" && s?.stepStartedAt ? `since ${formatAge(s.stepStartedAt, now)} ago` : "",
       ]),
@@ -203,8 +247,12 @@ export interface HistoryRow {
   readonly at: string;
   readonly user: string;
   readonly action: string;
-  /** The step's index, as the status view numbers steps; null for a command not in the history. */
+  /** The step counted from 1, as the status view numbers steps; null for a command not in the history. */
   readonly step: number | null;
+  /** For approve: what it accepted, in words. */
+  readonly accepted?: readonly string[] | undefined;
+  /** For approve and promote: the findings that had not passed when the step was pushed through. */
+  readonly over?: readonly string[] | undefined;
   readonly reason: string;
   readonly command: string | null;
   readonly state: "applied" | "pending" | "ignored";
@@ -223,10 +271,12 @@ export function historyRows(r: VoiceRollout, commands: readonly VoiceRolloutComm
     at: h.at,
     user: h.user,
     action: h.action,
-    step: h.step,
+    step: h.step + 1,
     reason: h.reason,
     command: h.command ?? null,
     state: "applied",
+    ...(h.accepted ? { accepted: h.accepted } : {}),
+    ...(h.over ? { over: h.over } : {}),
   }));
   for (const c of commands) {
     if (recorded.has(c.metadata.name)) continue;
@@ -266,6 +316,11 @@ export function renderHistory(r: VoiceRollout, rows: readonly HistoryRow[], now:
         ]),
       ]),
     );
+    // What an approval pushed through and what it accepted, under the table where long text fits.
+    for (const h of applied) {
+      const notes = [...(h.over ?? []).map((o) => `over ${o}`), ...(h.accepted ?? [])];
+      if (notes.length > 0) out.push(`  ${h.action} at step ${h.step} by ${h.user}: ${notes.join("; ")}`);
+    }
   }
   if (waiting.length > 0) {
     out.push("", "Not applied yet (the operator applies them on its next reconcile):");

@@ -201,9 +201,21 @@ describe("voicerollouts.voicectl.dev", () => {
     expect(cols).toEqual([
       ["Phase", ".status.phase"],
       ["Weight", ".status.canaryWeight"],
-      ["Step", ".status.currentStepIndex"],
+      ["Step", ".status.step"],
       ["Age", ".metadata.creationTimestamp"],
     ]);
+    // The Step column counts from 1, as every message and `voicectl rollout list` do; the API's
+    // currentStepIndex stays 0-based.
+    expect(field(rootOf(c), "status", "step")["type"]).toBe("string");
+    expect(field(rootOf(c), "status", "currentStepIndex")["type"]).toBe("integer");
+  });
+
+  it("defaults spec.approval to a 4h deadline that rolls back, and refuses a deadline on a timed pause", () => {
+    expect(field(spec, "approval")["default"]).toEqual({ deadline: "4h", onDeadline: "Abort" });
+    expect(field(spec, "approval", "onDeadline")["enum"]).toEqual(["Abort", "Escalate"]);
+    expect(JSON.stringify(field(spec, "steps", "[]", "pause"))).toContain(
+      "!(has(self.deadline) && has(self.duration))",
+    );
   });
 
   it("keeps the zod constraints: bounds, patterns, enums, descriptions, defaults", () => {
@@ -351,7 +363,11 @@ describe("voicerolloutcommands.voicectl.dev", () => {
 
   it("has an immutable spec and a status the operator can fill", () => {
     const spec = field(rootOf(c), "spec");
-    expect(spec["x-kubernetes-validations"]).toEqual([expect.objectContaining({ rule: "self == oldSelf" })]);
+    expect(spec["x-kubernetes-validations"]).toEqual([
+      expect.objectContaining({ rule: "self == oldSelf" }),
+      expect.objectContaining({ rule: "!has(self.accept) || self.action == 'approve'" }),
+    ]);
+    expect(field(spec, "accept", "[]", "margin")["pattern"]).toBe("^\\d+(\\.\\d+)?%?$");
     expect(field(spec, "action")["enum"]).toEqual(["approve", "abort", "promote", "retry"]);
     expect(spec["required"]).toEqual(["rollout", "action", "reason", "user"]);
     expect(Object.keys(field(rootOf(c), "status")["properties"] as object)).toEqual(["appliedAt", "result"]);

@@ -440,6 +440,17 @@ const rolloutSpecRules: readonly [readonly string[], OpenApiSchema][] = [
       ],
     },
   ],
+  [
+    ["steps", "[]", "pause"],
+    {
+      "x-kubernetes-validations": [
+        {
+          rule: "!(has(self.deadline) && has(self.duration))",
+          message: "expected deadline only on a pause until approved (one without duration)",
+        },
+      ],
+    },
+  ],
 ];
 const policySpecRules: readonly [readonly string[], OpenApiSchema][] = [
   // superRefine: metric names are unique.
@@ -581,7 +592,8 @@ export function voiceRolloutCrd(): CustomResourceDefinition {
     columns: [
       { name: "Phase", type: "string", jsonPath: ".status.phase" },
       { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight", description: "Canary traffic %" },
-      { name: "Step", type: "integer", jsonPath: ".status.currentStepIndex" },
+      // Counted from 1 for people ("2/4"), as `voicectl rollout list` shows it; currentStepIndex stays 0-based.
+      { name: "Step", type: "string", jsonPath: ".status.step" },
       { name: "Stable", type: "string", jsonPath: ".spec.stable.deployment", priority: 1 },
       { name: "Canary", type: "string", jsonPath: ".spec.canary.deployment", priority: 1 },
       { name: "Policy", type: "string", jsonPath: ".spec.policyRef.name", priority: 1 },
@@ -595,6 +607,8 @@ export function voiceRolloutCommandCrd(): CustomResourceDefinition {
   // not be rewritten afterwards (delete it and create another instead).
   spec["x-kubernetes-validations"] = [
     { rule: "self == oldSelf", message: "spec is immutable: create a new VoiceRolloutCommand instead" },
+    // The refine of voiceRolloutCommandSpecSchema, restated: only an approval accepts findings.
+    { rule: "!has(self.accept) || self.action == 'approve'", message: "accept is only for action approve" },
   ];
   return crd({
     kind: COMMAND_KIND,

@@ -166,6 +166,22 @@ export const voiceRolloutSpecSchema = z.strictObject({
         .describe("After a rollback, wait this long before scaling the canary to zero."),
     })
     .default({ scaleDownDelay: "30s" }),
+  approval: z
+    .strictObject({
+      deadline: durationSchema
+        .default("4h")
+        .describe(
+          "How long a pause for a person (a pause until approved, or a non-critical finding) may wait; a pause step's own deadline wins.",
+        ),
+      onDeadline: z
+        .enum(["Abort", "Escalate"])
+        .default("Abort")
+        .describe(
+          "Past the deadline: Abort rolls back (the stable version keeps all traffic), Escalate stays paused and raises the ApprovalOverdue condition and Event.",
+        ),
+    })
+    .default({ deadline: "4h", onDeadline: "Abort" })
+    .describe("What happens to a pause nobody answers (docs/operator.md#approval-deadlines)."),
   steps: stepsSchema.describe("The plan: setWeight, pause and analysis steps, in order."),
 });
 
@@ -174,19 +190,50 @@ export type VoiceRolloutSpec = z.infer<typeof voiceRolloutSpecSchema>;
 export const commandActionSchema = z.enum(["approve", "abort", "promote", "retry"]);
 export type CommandAction = z.infer<typeof commandActionSchema>;
 
-export const voiceRolloutCommandSpecSchema = z.strictObject({
-  rollout: dnsName.describe("The VoiceRollout, in the same namespace, this command is for."),
-  action: commandActionSchema.describe("approve a paused step, abort (roll back), promote a step, or retry."),
-  reason: z.string().min(1).max(1024).describe("Why: recorded in the rollout's history and Events."),
-  user: z
-    .string()
-    .min(1)
-    .describe("Who asked; must be the authenticated user creating it (an admission policy checks)."),
-  full: z
-    .boolean()
-    .default(false)
-    .describe("For promote: skip every remaining step, not just the current one."),
-});
+export const voiceRolloutCommandSpecSchema = z
+  .strictObject({
+    rollout: dnsName.describe("The VoiceRollout, in the same namespace, this command is for."),
+    action: commandActionSchema.describe(
+      "approve a paused step, abort (roll back), promote a step, or retry.",
+    ),
+    reason: z.string().min(1).max(1024).describe("Why: recorded in the rollout's history and Events."),
+    user: z
+      .string()
+      .min(1)
+      .describe("Who asked; must be the authenticated user creating it (an admission policy checks)."),
+    full: z
+      .boolean()
+      .default(false)
+      .describe("For promote: skip every remaining step, not just the current one."),
+    accept: z
+      .array(
+        z.strictObject({
+          metric: z.string().min(1).max(253).describe("The policy's metric name, e.g. ttfa_p95."),
+          slice: z
+            .record(z.string(), z.string())
+            .optional()
+            .describe(
+              "Only findings in slices carrying these labels; every slice of the metric when omitted.",
+            ),
+          margin: z
+            .string()
+            .regex(/^\d+(\.\d+)?%?$/, "expected a margin such as 5% (of the baseline) or 0.02")
+            .optional()
+            .describe(
+              "Accepted until it is this much worse than when approved: N% of the baseline's value, or a bare number in the worsening's units. Without it, for the rest of the rollout.",
+            ),
+        }),
+      )
+      .max(20)
+      .optional()
+      .describe(
+        "For approve: failing non-critical findings that stop pausing the rollout for the rest of it (critical ones never do).",
+      ),
+  })
+  .refine((c) => c.accept === undefined || c.action === "approve", {
+    message: "accept is only for action approve",
+    path: ["accept"],
+  });
 
 export type VoiceRolloutCommandSpec = z.infer<typeof voiceRolloutCommandSpecSchema>;
 
@@ -201,6 +248,12 @@ export const statusFindingSchema = z.strictObject({
   allowed: z.number().nullable().optional(),
   worsening: z.number().nullable().optional(),
   samples: z.strictObject({ baseline: z.number(), canary: z.number() }).optional(),
+  unit: z
+    .enum(["relative", "points", "metric"])
+    .optional()
+    .describe(
+      "The units of worsening and allowed: a fraction of the baseline (shown as %), rate points, or the metric's own.",
+    ),
   reason: z.string(),
 });
 
@@ -218,15 +271,44 @@ export const historyEntrySchema = z.strictObject({
   user: z.string(),
   at: z.string().describe("RFC 3339."),
   reason: z.string(),
-  step: z.number().int().describe("The step index the command applied to."),
+  step: z
+    .number()
+    .int()
+    .describe("The 0-based index of the step the command applied to, as currentStepIndex counts."),
   command: z.string().optional().describe("The VoiceRolloutCommand's name, so it is applied once."),
+  accepted: z.array(z.string()).optional().describe("For approve: the findings it accepted, in words."),
+  over: z
+    .array(z.string())
+    .optional()
+    .describe("For approve and promote: the findings that had not passed when the step was pushed through."),
+});
+
+export const acceptedFindingSchema = z.strictObject({
+  metric: z.string(),
+  slice: z.record(z.string(), z.string()),
+  worseningAtApproval: z.number().nullable(),
+  upTo: z.number().nullable().describe("Failing findings up to this worsening are accepted; null: any."),
+  unit: z.enum(["relative", "points", "metric"]).nullable(),
+  margin: z.string().optional(),
+  user: z.string(),
+  at: z.string(),
+  step: z.number().int().describe("The 0-based index of the step it was approved at."),
 });
 
 export const voiceRolloutStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
   phase: z.enum(["Progressing", "Paused", "Promoted", "RolledBack", "Failed"]).optional(),
   canaryWeight: z.number().int().min(0).max(100).optional(),
-  currentStepIndex: z.number().int().min(0).optional(),
+  currentStepIndex: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("The 0-based index of the current step (the API field); people read `step`."),
+  step: z
+    .string()
+    .optional()
+    .describe("The current step for people, counted from 1: `2/4`; `4/4` once all are done."),
   stepStartedAt: z.string().optional(),
   message: z.string().optional(),
   pause: z
@@ -234,6 +316,11 @@ export const voiceRolloutStatusSchema = z.object({
       kind: z.enum(["approval", "analysis", "duration"]),
       reason: z.string(),
       since: z.string(),
+      deadline: z.string().optional().describe("When a pause for a person stops waiting (RFC 3339)."),
+      escalatedAt: z
+        .string()
+        .optional()
+        .describe("When it passed its deadline and was escalated (spec.approval.onDeadline: Escalate)."),
     })
     .nullable()
     .optional(),
@@ -248,6 +335,10 @@ export const voiceRolloutStatusSchema = z.object({
     .nullable()
     .optional(),
   history: z.array(historyEntrySchema).optional(),
+  acceptedFindings: z
+    .array(acceptedFindingSchema)
+    .optional()
+    .describe("Findings approvers accepted (approve --accept): they do not pause again unless they worsen."),
   analysis: z
     .strictObject({
       looks: z.number().int(),

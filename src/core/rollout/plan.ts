@@ -38,6 +38,15 @@ export const stepSchema = z.union([
     pause: z
       .strictObject({
         duration: durationSchema.optional().describe("Wait this long; without it, wait until approved."),
+        deadline: durationSchema
+          .optional()
+          .describe(
+            "For a pause until approved: how long it may wait for a person, instead of spec.approval.deadline.",
+          ),
+      })
+      .refine((p) => p.deadline === undefined || p.duration === undefined, {
+        message: "expected deadline only on a pause until approved (one without duration)",
+        path: ["deadline"],
       })
       .describe("Wait for a duration, or until someone approves."),
   }),

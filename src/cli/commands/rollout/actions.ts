@@ -14,6 +14,7 @@ import {
   renderRolloutStatus,
   TERMINAL_PHASES,
 } from "../../output/rollout.js";
+import { describeAccept, parseAccepts } from "./accept.js";
 import { loadRolloutFile } from "./file.js";
 
 type Format = "table" | "json" | "yaml";
@@ -170,7 +171,7 @@ export async function status(
 export async function act(
   action: CommandAction,
   name: string,
-  opts: { reason?: string; full?: boolean },
+  opts: { reason?: string; full?: boolean; accept?: string[]; margin?: string },
   cmd: Command,
   io: CliIo,
 ): Promise<void> {
@@ -181,6 +182,8 @@ export async function act(
     );
   }
   if (reason.length > 1024) throw new UsageError(`--reason: at most 1024 characters, got ${reason.length}`);
+  // Checked before anything is read from the cluster: a mistyped --accept is a usage error.
+  const accept = parseAccepts(opts.accept ?? [], opts.margin);
   const g = globals(cmd);
   const { client, namespace } = connect(g, io);
   const user = await client.whoAmI();
@@ -191,10 +194,19 @@ export async function act(
   const why = pointlessAction(action, target);
   if (why !== null) throw new WrongStateError(why);
   const full = action === "promote" && opts.full === true;
-  const command = await client.createCommand(target, { action, reason, user, full });
+  // What each acceptance means now, and a refusal for a critical metric, before anything is recorded.
+  const accepting = accept.map((a) => describeAccept(a, target));
+  const command = await client.createCommand(target, {
+    action,
+    reason,
+    user,
+    full,
+    ...(accept.length > 0 ? { accept } : {}),
+  });
   if (g.output !== "table") return printData(io, g.output, command);
   io.stdout(
-    `${action}${full ? " --full" : ""} of rollout/${name} requested by ${user} (command ${command.metadata.name}); the operator applies it on its next reconcile\n`,
+    `${action}${full ? " --full" : ""} of rollout/${name} requested by ${user} (command ${command.metadata.name}); the operator applies it on its next reconcile\n` +
+      accepting.map((a) => `accepting ${a}\n`).join(""),
   );
 }
 
