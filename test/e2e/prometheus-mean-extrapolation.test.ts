@@ -98,9 +98,6 @@ afterAll(async () => {
 });
 
 describe("a mean from increase(_sum) / increase(_count) at a series' first samples", () => {
-  const q = async (s: string, at: number) =>
-    (await prometheus.query(`increase(voice_predicted_mos_${s}{namespace="${NS}"}[3s])`, at))[0]!.value;
-
   // One test whose expectation depends on the version: a skipped test counts as a failure in .ci/run.
   it(`Prometheus ${VERSION.text} extrapolates _sum and _count of one series ${FIXED ? "alike (fixed in 2.51)" : "differently (the cause)"}`, async () => {
     // A window ending just after B and starting 2 s before A: both samples, nothing else.

@@ -293,8 +293,12 @@ describe(`classic histograms converted with convert_classic_histograms_to_nhcb (
     expect(fails.map((f) => [f.metric, f.slice])).toEqual([["speaker_similarity", { voice_id: "mia-chen" }]]);
   });
 
-  it("A/A: nothing fails and nothing is missing", async () => {
+  it("A/A: every finding passes and the canary may be promoted", async () => {
+    // The p95's custom buckets straddle the layout's bounds, so the straddling counts lean against the canary
+    // (test/e2e/analyze sees about +0.8 % from the classic series, this about +3 %): still well within
+    // voice-studio's +30 %.
     const report = await analyzeFleet("examples/scenarios/aa.yaml");
-    expect(report.findings.filter((f) => f.verdict === "fail" || f.verdict === "nodata")).toEqual([]);
+    expect(report.findings.filter((f) => f.verdict !== "pass").map((f) => f.reason)).toEqual([]);
+    expect(report.decision).toBe("promote");
   });
 });
