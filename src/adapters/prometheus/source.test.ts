@@ -337,6 +337,49 @@ describe("PrometheusLookSource: native histograms", () => {
     expect(at("canary", 4)).toBe(150);
   });
 
+  it('reads an NHCB answer (a "-Inf" bound, custom bounds): straddling counts lean against the canary', async () => {
+    // The first buckets of voice_ttfa_seconds{language="en"} as Prometheus 3.16.0 answered for the simulated
+    // fleet's classic histogram converted with convert_classic_histograms_to_nhcb (test/e2e), same for both
+    // versions: (-Inf, 0.02] closed both, then custom bounds that straddle the layout's 2^(-42/8) = 0.02628.
+    const histogram = {
+      count: "4.206762370510596",
+      sum: "0.09",
+      buckets: [
+        [3, "-Inf", "0.02", "2.103381185255298"],
+        [0, "0.0260954636766", "0.0268783275869", "2.103381185255298"],
+      ],
+    };
+    const s = await serve(() => ({
+      body: {
+        status: "success",
+        data: {
+          resultType: "vector",
+          result: ["tts-v41", "tts-v42"].map((version) => ({
+            metric: { version },
+            histogram: [1796337273.707, histogram],
+          })),
+        },
+      },
+    }));
+    const look = await source(s.url, [TTFA]).look(1_796_337_273, 20, 50);
+    expect(look.unavailable).toEqual({});
+    const at = (arm: string, bound: number) => {
+      const b = look.cells.find((c) => c.arm === arm)!.metrics["ttfa_p95"]!;
+      return b.kind === "histogram" ? b.buckets[layoutIndex(bound)]!.count : NaN;
+    };
+    // TTFA is lowerIsBetter: the canary's straddling observations count above a bound, the baseline's below.
+    expect([
+      at("canary", 2 ** (-46 / 8)),
+      at("canary", 2 ** (-42 / 8)),
+      at("canary", 2 ** (-41 / 8)),
+    ]).toEqual([0, 2, 4]);
+    expect([
+      at("baseline", 2 ** (-46 / 8)),
+      at("baseline", 2 ** (-42 / 8)),
+      at("baseline", 2 ** (-41 / 8)),
+    ]).toEqual([2, 4, 4]);
+  });
+
   it("takes a native histogram's mean exactly from the histogram_sum and histogram_count deltas", async () => {
     const s = await serve(recorded);
     const look = await source(s.url, [MOS_MEAN]).look(1_796_337_228, 3, 50);
