@@ -10,6 +10,7 @@
 #   istio (CRDs, one file per kind)           istio.io/api kubernetes/customresourcedefinitions.gen.yaml
 #   kserve (CRDs)                             github.com/kserve/kserve config/crd/full/
 #   helm                                      helm.sh/helm/v4/cmd/helm
+#   prometheus3 (Prometheus 3, for .ci/run)   github.com/prometheus/prometheus/cmd/prometheus
 #
 # Idempotent: a binary already in the cache for its version is skipped.
 # Usage: test/cluster/build.sh [component...]   (default: all; names as in the list above)
@@ -22,9 +23,9 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 command -v go >/dev/null || { echo "build.sh: go toolchain not found" >&2; exit 1; }
 
 WANT=("$@")
-[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok gateway-api helm istio kserve)
+[ ${#WANT[@]} -gt 0 ] || WANT=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok gateway-api helm istio kserve prometheus3)
 TIMES_LOG="$CLUSTER_CACHE/build-times.log"
-mkdir -p "$CLUSTER_CACHE" "$K8S_BIN" "$ETCD_BIN" "$KWOK_BIN" "$HELM_BIN"
+mkdir -p "$CLUSTER_CACHE" "$K8S_BIN" "$ETCD_BIN" "$KWOK_BIN" "$HELM_BIN" "$PROMETHEUS3_BIN"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/voicectl-build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -209,6 +210,23 @@ fetch_kserve() {
   log "kserve: $n CRDs"
 }
 
+# ---- Prometheus 3 ------------------------------------------------------------------------
+# Built inside a throwaway module like etcd and helm. `remove_all_sd` drops every service-discovery plugin
+# but file and http (plugins/*.go are guarded by `!remove_all_sd || enable_<name>_sd`): the tests scrape
+# static targets, and without the cloud SDKs (AWS EC2, Kubernetes client-go, Azure, GCE, ...) the build
+# compiles about a third fewer packages. Without `builtinassets` the web UI is not embedded; the tests use
+# only the HTTP API. The version is stamped as Prometheus' .promu.yml does: `prometheus --version` reports it,
+# and the tests choose their version-dependent expectations from that.
+build_prometheus3() {
+  local d="$WORK/prometheus3"; mkdir -p "$d"; cd "$d"
+  go mod init voicectl.local/prometheus-build >/dev/null 2>&1
+  go get "github.com/prometheus/prometheus@$PROMETHEUS3_MODULE_VERSION" >/dev/null
+  go build -trimpath -tags netgo,remove_all_sd \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS3_VERSION -X github.com/prometheus/common/version.Branch=HEAD" \
+    -o "$PROMETHEUS3_BIN/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus
+  mv "$PROMETHEUS3_BIN/prometheus.tmp" "$PROMETHEUS3_BIN/prometheus"
+}
+
 for c in "${WANT[@]}"; do
   case "$c" in
     etcd) timed etcd "$ETCD_BIN/etcd" build_etcd ;;
@@ -218,8 +236,9 @@ for c in "${WANT[@]}"; do
     istio) timed istio "$ISTIO_CRDS" fetch_istio ;;
     kserve) timed kserve "$KSERVE_CRDS" fetch_kserve ;;
     helm) timed helm "$HELM_BIN/helm" build_helm ;;
+    prometheus3) timed prometheus3 "$PROMETHEUS3_BIN/prometheus" build_prometheus3 ;;
     *) echo "build.sh: unknown component $c" >&2; exit 2 ;;
   esac
 done
-log "binaries: $ETCD_BIN  $K8S_BIN  $KWOK_BIN  (Gateway API CRDs: $GATEWAY_API_CRDS)"
+log "binaries: $ETCD_BIN  $K8S_BIN  $KWOK_BIN  $PROMETHEUS3_BIN  (Gateway API CRDs: $GATEWAY_API_CRDS)"
 log "cache size: $(du -sh "$CLUSTER_CACHE" | cut -f1) (plus Go module/build caches: $(go env GOMODCACHE), $(go env GOCACHE))"

@@ -15,6 +15,11 @@ ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.32.0}"
 # KServe CRDs from the github.com/kserve/kserve module's config/crd/full/. The proxy serves tagged versions
 # but not the version list; v0.16.0 is the newest checked here.
 KSERVE_VERSION="${KSERVE_VERSION:-v0.16.0}"
+# Prometheus 3, built from the github.com/prometheus/prometheus module (cmd/prometheus) for the Prometheus
+# end-to-end tests' second run (Debian's /usr/bin/prometheus is the first). The module's versions map
+# 3.x.y to v0.3xx.y: v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS3_VERSION="${PROMETHEUS3_VERSION:-3.16.0}"
+PROMETHEUS3_MODULE_VERSION="${PROMETHEUS3_MODULE_VERSION:-v0.316.0}"
 CLUSTER_CACHE="${VOICECTL_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/voicectl/k8s}"
 # One bin dir per combination of versions, so bumping any of them rebuilds only what changed.
 K8S_BIN="$CLUSTER_CACHE/$K8S_VERSION/bin"
@@ -25,3 +30,4 @@ GATEWAY_API_CRDS="$CLUSTER_CACHE/gateway-api-$GATEWAY_API_VERSION/crds"
 HELM_BIN="$CLUSTER_CACHE/helm-$HELM_VERSION/bin"
 ISTIO_CRDS="$CLUSTER_CACHE/istio-api-$ISTIO_API_VERSION/crds"
 KSERVE_CRDS="$CLUSTER_CACHE/kserve-$KSERVE_VERSION/crds"
+PROMETHEUS3_BIN="$CLUSTER_CACHE/prometheus-$PROMETHEUS3_VERSION/bin"

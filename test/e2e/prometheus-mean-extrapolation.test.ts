@@ -20,7 +20,10 @@
 //
 // The first test shows the Prometheus behaviour on exact numbers; the second, that the operator's source no
 // longer passes it on: it now takes the _sum/_count pair as exact deltas between the samples at the window's
-// ends (`X - (X offset w or X * 0)`, resets dropped), the same for both halves of the mean.
+// ends (`X - (X offset w or X * 0)`, resets dropped), the same for both halves of the mean. From 2.51 on, the
+// zero-point limit applies after the 1.1-interval test, both halves are extrapolated by the same half
+// interval and the raw ratio is right: the first test asserts what the running version does (.ci/run runs
+// this file against Debian's 2.42 and a Prometheus 3); the second holds on both.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,7 +31,7 @@ import { planJudge } from "../../src/core/judge/plan.js";
 import { PrometheusClient } from "../../src/adapters/prometheus/client.js";
 import { PrometheusLookSource } from "../../src/adapters/prometheus/source.js";
 import { makePolicy } from "../support/policy.js";
-import { startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { atLeast, prometheusVersion, startPrometheus, type PrometheusServer } from "../support/prometheus.js";
 
 const NS = "voice-prod";
 // Two scrapes of one canary series: A (its first) and B. Between them, 1000 requests with a mean of 4.0073.
@@ -36,6 +39,9 @@ const NS = "voice-prod";
 const A = { count: 1101, sum: 4404 };
 const B = { count: 2101, sum: 4404 + 4007.3 };
 const MEAN = (B.sum - A.sum) / (B.count - A.count);
+const VERSION = prometheusVersion();
+// prometheus/prometheus#13725, released in 2.51.0.
+const FIXED = atLeast(VERSION, 2, 51);
 
 let exporter: Server;
 let prometheus: PrometheusServer;
@@ -92,7 +98,8 @@ afterAll(async () => {
 });
 
 describe("a mean from increase(_sum) / increase(_count) at a series' first samples", () => {
-  it("Prometheus extrapolates _sum and _count of one series differently (the cause)", async () => {
+  // One test whose expectation depends on the version: a skipped test counts as a failure in .ci/run.
+  it(`Prometheus ${VERSION.text} extrapolates _sum and _count of one series ${FIXED ? "alike (fixed in 2.51)" : "differently (the cause)"}`, async () => {
     // A window ending just after B and starting 2 s before A: both samples, nothing else.
     const at = samplesAt[1] + 0.001;
     const q = async (s: string) =>
@@ -100,11 +107,19 @@ describe("a mean from increase(_sum) / increase(_count) at a series' first sampl
     const interval = samplesAt[1] - samplesAt[0];
     const sum = await q("sum");
     const count = await q("count");
-    // _sum: to its zero point, 1.099 intervals before A. _count: half an interval (its zero point is 1.101
-    // intervals away: "the series started inside the window").
-    expect(sum / (B.sum - A.sum)).toBeCloseTo((interval * 2.099 + 0.001) / interval, 2);
+    // _count: half an interval (its zero point is 1.101 intervals away: "the series started inside the
+    // window"), on every version.
     expect(count / (B.count - A.count)).toBeCloseTo((interval * 1.5 + 0.001) / interval, 2);
-    expect(sum / count / MEAN).toBeGreaterThan(1.35);
+    if (FIXED) {
+      // _sum's zero point, 1.099 intervals before A, also lies beyond that half interval, which it now only
+      // limits: the same factor, and the raw ratio is the mean.
+      expect(sum / (B.sum - A.sum)).toBeCloseTo((interval * 1.5 + 0.001) / interval, 2);
+      expect(sum / count / MEAN).toBeCloseTo(1, 6);
+    } else {
+      // _sum: all the way to its zero point, 1.099 intervals before A.
+      expect(sum / (B.sum - A.sum)).toBeCloseTo((interval * 2.099 + 0.001) / interval, 2);
+      expect(sum / count / MEAN).toBeGreaterThan(1.35);
+    }
   });
 
   it("the operator's Prometheus source gives the mean of the requests it counts (was about 5.6 for 4.0)", async () => {

@@ -2,7 +2,7 @@
 // PATH, started on a free loopback port with a generated config (the given targets scraped every second), its
 // TSDB in a temporary directory, and no listener other than 127.0.0.1:PORT. Stop it with `stop()` (SIGTERM,
 // then SIGKILL after a grace period); a process-exit hook kills any server a crashed test left behind.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,7 +14,11 @@ export class PrometheusMissingError extends Error {
   override readonly name = "PrometheusMissingError";
 }
 
-/** The `prometheus` binary on PATH (or $PROMETHEUS_BIN); throws PrometheusMissingError with the fix. */
+/**
+ * The `prometheus` binary on PATH (or $PROMETHEUS_BIN: .ci/run points it at the Prometheus 3 that
+ * test/cluster/build.sh builds, for a second run of the Prometheus tests); throws PrometheusMissingError with
+ * the fix.
+ */
 export function findPrometheus(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const explicit = env["PROMETHEUS_BIN"];
   const candidates = explicit
@@ -34,6 +38,32 @@ export function findPrometheus(env: Readonly<Record<string, string | undefined>>
   throw new PrometheusMissingError(
     `no prometheus binary ${explicit ? `at PROMETHEUS_BIN=${explicit}` : "on PATH"}: ${INSTALL_HINT}`,
   );
+}
+
+export interface PrometheusVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** As printed, e.g. "2.42.0+ds" or "3.16.0". */
+  readonly text: string;
+}
+
+/** The version a binary reports (`prometheus --version`): tests whose expectations changed between releases. */
+export function prometheusVersion(binary: string = findPrometheus()): PrometheusVersion {
+  const out = execFileSync(binary, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const m = /version (\d+)\.(\d+)\.(\d+)(\S*)/.exec(out);
+  if (!m) throw new Error(`cannot read the version of ${binary} from: ${out.split("\n")[0]}`);
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3]),
+    text: `${m[1]}.${m[2]}.${m[3]}${m[4]}`,
+  };
+}
+
+/** The version is at least major.minor. */
+export function atLeast(v: PrometheusVersion, major: number, minor: number): boolean {
+  return v.major > major || (v.major === major && v.minor >= minor);
 }
 
 export interface ScrapeTarget {
@@ -58,6 +88,10 @@ export interface PrometheusOptions {
   readonly alertmanagers?: readonly string[] | undefined;
   /** How often rules are evaluated; default: the scrape interval. */
   readonly evaluationInterval?: string | undefined;
+  /** More fields of the job's scrape config, e.g. {convert_classic_histograms_to_nhcb: true}. */
+  readonly scrape?: Readonly<Record<string, unknown>> | undefined;
+  /** More command-line flags, e.g. ["--enable-feature=native-histograms"] (2.x). */
+  readonly flags?: readonly string[] | undefined;
 }
 
 /** The rule_files and alerting sections of prometheus.yml, and the evaluation interval, when asked for. */
@@ -162,6 +196,7 @@ async function startOnce(
         job_name: job,
         metrics_path: options.metricsPath ?? "/metrics",
         static_configs: options.targets.map((t) => ({ targets: [t.address], labels: { ...t.labels } })),
+        ...options.scrape,
       },
     ],
   };
@@ -178,6 +213,7 @@ async function startOnce(
       `--web.listen-address=127.0.0.1:${port}`,
       "--storage.tsdb.retention.time=1d",
       "--log.level=warn",
+      ...(options.flags ?? []),
     ],
     { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
   );

@@ -4,9 +4,30 @@ export class SourceError extends Error {
   override readonly name = "SourceError";
 }
 
+/**
+ * One bucket of a native histogram as the query API writes it: `[boundaryRule, lower, upper, count]`, where the
+ * rule says which boundaries are inclusive (0: (lower, upper], 1: [lower, upper), 2: (lower, upper), 3:
+ * [lower, upper]). Positive buckets are (lower, upper], the zero bucket [-z, z]; only non-empty buckets are sent.
+ */
+export interface NativeBucket {
+  readonly rule: 0 | 1 | 2 | 3;
+  readonly lower: number;
+  readonly upper: number;
+  readonly count: number;
+}
+
+/** A native histogram sample (`"histogram"` in an instant vector instead of `"value"`). */
+export interface NativeHistogram {
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets: readonly NativeBucket[];
+}
+
 export interface Sample {
   readonly labels: Readonly<Record<string, string>>;
+  /** A float sample's value; for a native histogram, its count. */
   readonly value: number;
+  readonly histogram?: NativeHistogram | undefined;
 }
 
 export interface QueryResult {
@@ -28,7 +49,46 @@ interface ApiResponse {
   errorType?: string;
   error?: string;
   warnings?: string[];
-  data?: { resultType?: string; result?: { metric?: Record<string, string>; value?: [number, string] }[] };
+  data?: {
+    resultType?: string;
+    result?: {
+      metric?: Record<string, string>;
+      value?: [number, string];
+      histogram?: [number, ApiHistogram];
+    }[];
+  };
+}
+
+interface ApiHistogram {
+  count?: string;
+  sum?: string;
+  buckets?: [number, string, string, string][];
+}
+
+/** A number as the API writes one: a string, with "+Inf", "-Inf" and "NaN" for the special values. */
+export function parseApiNumber(s: string | undefined): number {
+  if (s === undefined) return NaN;
+  const t = s.trim();
+  if (t === "+Inf" || t === "Inf") return Infinity;
+  if (t === "-Inf") return -Infinity;
+  return t === "" ? NaN : Number(t);
+}
+
+function parseHistogram(h: ApiHistogram): NativeHistogram {
+  const buckets: NativeBucket[] = [];
+  for (const b of h.buckets ?? []) {
+    const rule = b[0];
+    if (rule !== 0 && rule !== 1 && rule !== 2 && rule !== 3) {
+      throw new SourceError(`Prometheus sent a native histogram bucket with boundary rule ${String(rule)}`);
+    }
+    buckets.push({
+      rule,
+      lower: parseApiNumber(b[1]),
+      upper: parseApiNumber(b[2]),
+      count: parseApiNumber(b[3]),
+    });
+  }
+  return { count: parseApiNumber(h.count), sum: parseApiNumber(h.sum), buckets };
 }
 
 class Retryable extends SourceError {}
@@ -105,8 +165,12 @@ export class PrometheusClient {
     }
     const samples: Sample[] = [];
     for (const r of json.data.result ?? []) {
-      const value = Number(r.value?.[1]);
-      samples.push({ labels: r.metric ?? {}, value });
+      if (r.histogram) {
+        const histogram = parseHistogram(r.histogram[1]);
+        samples.push({ labels: r.metric ?? {}, value: histogram.count, histogram });
+      } else {
+        samples.push({ labels: r.metric ?? {}, value: parseApiNumber(r.value?.[1]) });
+      }
     }
     return { samples, warnings: json.warnings ?? [] };
   }

@@ -2,13 +2,15 @@
 // window of its histogram buckets or counters, by version and the metric's slice labels (requests, not
 // minutes: docs/statistics.md). Produces the same `Look` the simulator produces, so online analysis cannot
 // tell them apart. A metric whose queries fail is `unavailable` with the reason: nodata, never a crash.
-import type { CellBatch, Look, MetricBatch } from "../../core/analysis/look.js";
+import type { Arm, CellBatch, Look, MetricBatch } from "../../core/analysis/look.js";
 import { InvalidInputError } from "../../core/errors.js";
 import type { JudgePlan, PlannedMetric } from "../../core/judge/plan.js";
 import { renderTemplate } from "../../core/policy/promql.js";
 import { dimensionLabels, isCounterSelector, metricDimensions } from "../../core/policy/schema.js";
-import type { PrometheusClient } from "./client.js";
-import { SourceError, type Sample } from "./client.js";
+import type { HistogramBucket } from "../../core/sequential/quantiles.js";
+import type { Direction } from "../../core/types.js";
+import type { NativeHistogram, PrometheusClient } from "./client.js";
+import { parseApiNumber, SourceError, type Sample } from "./client.js";
 
 /** The series of docs/metrics.md, by evaluation column: what a metric reads when its policy says nothing. */
 const CONTRACT: Readonly<Record<string, Source>> = {
@@ -120,20 +122,25 @@ export class PrometheusLookSource {
     }
     if (src.query !== undefined) return { buckets: this.template(src.query, metric, window) };
     const h = src.histogram!;
-    const out: Record<string, string> = { buckets: increase(`${h}_bucket`, "le, ") };
+    // Classic buckets (`h_bucket` by `le`) or a native histogram (`h` itself, one sample holding every bucket;
+    // also what Prometheus 3 stores for a classic histogram with convert_classic_histograms_to_nhcb): one query
+    // asks for both. The native half has no `le`, so `or` never drops it; a (version, slice) that has both,
+    // as an exporter exposing both during a migration does, is read from its classic buckets.
+    const out: Record<string, string> = { buckets: `${increase(`${h}_bucket`, "le, ")} or ${increase(h)}` };
     if (metric.kind === "moments") {
       // The mean's two halves as exact deltas between the samples at the window's ends, not increase():
       // Prometheus extrapolates each series of each query on its own, and before 2.51 (Debian ships 2.42)
       // _sum and _count of one series that began inside the window could be extrapolated by different
       // factors, putting that series' mean off by tens of percent (test/e2e/prometheus-mean-extrapolation).
       // A series with no sample at the window's start began inside it, from 0; a reset (negative delta)
-      // drops that series from the window rather than subtracting from the others.
-      const delta = (selector: string) => {
-        const x = this.select(selector);
-        return `sum by (${by}) (clamp_min(${x} - (${x} offset ${window} or ${x} * 0), 0))`;
-      };
-      out["sum"] = delta(`${h}_sum`);
-      out["count"] = delta(`${h}_count`);
+      // drops that series from the window rather than subtracting from the others. A native histogram's
+      // halves are histogram_sum() and histogram_count() of the same sample, taken the same way.
+      const delta = (at: (offset: string) => string) =>
+        `sum by (${by}) (clamp_min(${at("")} - (${at(` offset ${window}`)} or ${at("")} * 0), 0))`;
+      const classic = (suffix: string) => delta((o) => `${this.select(`${h}${suffix}`)}${o}`);
+      const native = (fn: string) => delta((o) => `${fn}(${this.select(h)}${o})`);
+      out["sum"] = `${classic("_sum")} or ${native("histogram_sum")}`;
+      out["count"] = `${classic("_count")} or ${native("histogram_count")}`;
     }
     return out;
   }
@@ -201,9 +208,19 @@ export class PrometheusLookSource {
       const r = await this.options.client.query(q, at);
       if (r.warnings.length > 0)
         throw new SourceError(`Prometheus warned (${r.warnings.join("; ")}): partial data is not judged`);
-      if (r.samples.some((s) => !Number.isFinite(s.value)))
+      if (r.samples.some((s) => !finite(s)))
         throw new SourceError(`Prometheus returned NaN or Inf for the ${role} of ${metric.spec.name}`);
       results[role] = r.samples;
+    }
+    // A query that found no series of either version is a gap, named, not "no samples": a renamed metric, a
+    // missing label or a histogram kind this source does not read all look alike as n=0 otherwise. (Events
+    // may well have no series: no request has failed yet.)
+    for (const role of ["buckets", "requests"]) {
+      const samples = results[role];
+      if (samples === undefined) continue;
+      const { stable, canary } = this.options;
+      if (!samples.some((s) => s.labels["version"] === stable || s.labels["version"] === canary))
+        throw new SourceError(this.nothingFound(metric, role, queries[role]!, window));
     }
     const labels = this.sliceLabels(metric);
     const groupKey = (s: Sample) =>
@@ -232,14 +249,56 @@ export class PrometheusLookSource {
       }
     }
     const scale = sourceOf(metric)!.scale ?? 1;
-    const out: { arm: "baseline" | "canary"; labels: Record<string, string>; batch: MetricBatch }[] = [];
+    const out: { arm: Arm; labels: Record<string, string>; batch: MetricBatch }[] = [];
+    const layouts = new Set<string>();
     for (const g of groups.values()) {
       const mine = (role: string): readonly Sample[] => g.byRole.get(role) ?? [];
-      const batch = metric.kind === "rate" ? rateBatch(mine) : histogramBatch(metric, mine, scale);
-      if (batch) out.push({ arm: g.arm, labels: g.labels, batch });
+      if (metric.kind === "rate") {
+        const batch = rateBatch(mine);
+        if (batch) out.push({ arm: g.arm, labels: g.labels, batch });
+        continue;
+      }
+      const read = histogramBatch(metric, mine, scale, g.arm);
+      if (!read) continue;
+      layouts.add(read.from);
+      out.push({ arm: g.arm, labels: g.labels, batch: read.batch });
+    }
+    // A quantile is tested on one bucket layout for both arms and every slice; a mean is not.
+    if (metric.kind === "values" && layouts.size > 1) {
+      throw new SourceError(
+        `${metric.spec.name} comes as classic buckets for some versions or slices and as a native histogram ` +
+          "for others: a quantile is compared on one bucket layout; expose one kind for both versions",
+      );
     }
     return out;
   }
+
+  /** Why a query found nothing, naming the series it looked for. */
+  private nothingFound(metric: PlannedMetric, role: string, query: string, window: string): string {
+    const src = sourceOf(metric)!;
+    const { stable, canary, namespace } = this.options;
+    const where = `of version ${stable} or ${canary}${namespace ? ` in namespace ${namespace}` : ""}`;
+    const scraped = `was scraped twice in the last ${window}`;
+    if (role === "buckets" && src.histogram !== undefined && src.query === undefined) {
+      const h = src.histogram;
+      return `no ${h}_bucket series (a classic histogram) or ${h} series (a native histogram) ${where} ${scraped}`;
+    }
+    const selector = role === "requests" ? src.requests : undefined;
+    if (selector !== undefined && isCounterSelector(selector))
+      return `no ${selector.trim()} series ${where} ${scraped}`;
+    return `the ${role} query of ${metric.spec.name} found no series ${where}: ${query}`;
+  }
+}
+
+/** A sample's numbers are all finite: a float's value, or a native histogram's count, sum and buckets. */
+function finite(s: Sample): boolean {
+  if (!s.histogram) return Number.isFinite(s.value);
+  const h = s.histogram;
+  return (
+    Number.isFinite(h.count) &&
+    Number.isFinite(h.sum) &&
+    h.buckets.every((b) => Number.isFinite(b.count) && !Number.isNaN(b.lower) && !Number.isNaN(b.upper))
+  );
 }
 
 /** A batch holding one known value per request: cost is computed, not sampled, so it has no spread. */
@@ -258,35 +317,149 @@ function rateBatch(mine: (role: string) => readonly Sample[]): MetricBatch | nul
   return requests > 0 ? { kind: "rate", requests, events } : null;
 }
 
-function histogramBatch(
-  metric: PlannedMetric,
-  mine: (role: string) => readonly Sample[],
-  scale: number,
-): MetricBatch | null {
+/**
+ * The bucket layout a native histogram's quantile is tested on: the bounds of exponential schema 3 (2^(k/8),
+ * about 9 % apart: what client_golang's and the Java client's bucket factor 1.1 gives) from 2^-16 to 2^16, in
+ * the series' own units. The quantile test needs one fixed layout for both arms, every slice and every look,
+ * but a native histogram sends only its non-empty buckets and its schema may differ between series. Every
+ * bound of a finer schema (4, 5, ...) is a bound of a coarser one, so a histogram of schema 3 or more lands on
+ * this layout exactly; values outside the range count in the first or the +Inf bucket, still exactly.
+ */
+export const NATIVE_LAYOUT: readonly number[] = Array.from(
+  { length: 2 * 16 * 8 + 1 },
+  (_, i) => 2 ** ((i - 128) / 8),
+);
+
+/** Bounds computed here and bounds sent by Prometheus (from its own table) may differ in the last bits. */
+const sameBound = (a: number, b: number) =>
+  a === b || Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+
+/**
+ * A native histogram's cumulative counts at each bound of `layout`, and the total at +Inf.
+ *
+ * A bound strictly inside a non-empty bucket (a histogram coarser than schema 3, a classic histogram converted
+ * with convert_classic_histograms_to_nhcb, a wide zero bucket) has no exact count: only the bucket's total is
+ * known. Those observations are then counted on the side that can only make a pass harder, never on the one
+ * that could make a bad canary pass: `straddling: "above"` counts them as if each were at its bucket's upper
+ * bound, "below" as if just above its lower bound. The canary's are moved towards worse and the baseline's
+ * towards better (for a lowerIsBetter metric, the canary's up and the baseline's down). The test is exact on
+ * the values so moved, and its pass claim ("the canary's quantile is within the budget of the baseline's")
+ * then also holds for the real values, since the canary's real quantile is no worse and the baseline's no
+ * better than what was tested. A fail can be wrong by up to one such bucket: histograms too coarse for a
+ * budget give false rollbacks, never false promotions.
+ */
+export function nativeOnLayout(
+  h: NativeHistogram,
+  layout: readonly number[],
+  straddling: "above" | "below",
+): HistogramBucket[] {
+  let total = 0;
+  for (const b of h.buckets) total += b.count;
+  const out: HistogramBucket[] = layout.map((e) => {
+    let n = 0;
+    for (const b of h.buckets) {
+      if (b.upper < e || sameBound(b.upper, e))
+        n += b.count; // every value of the bucket is <= e
+      else if (b.lower > e || (sameBound(b.lower, e) && (b.rule === 0 || b.rule === 2)))
+        continue; // none is
+      else if (straddling === "below") n += b.count;
+    }
+    return { le: e, count: n };
+  });
+  out.push({ le: Infinity, count: total });
+  return out;
+}
+
+/** Which way a straddling bucket's observations are counted for an arm: towards worse for the canary. */
+function straddlingFor(arm: Arm, direction: Direction): "above" | "below" {
+  const worse = direction === "lowerIsBetter" ? "above" : "below";
+  return arm === "canary" ? worse : worse === "above" ? "below" : "above";
+}
+
+/** One native histogram from a group's samples (after `sum by` there is one; more are added up). */
+function mergeNative(samples: readonly Sample[]): NativeHistogram | null {
+  const hs = samples.flatMap((s) => (s.histogram ? [s.histogram] : []));
+  if (hs.length <= 1) return hs[0] ?? null;
+  const buckets = new Map<string, { rule: 0 | 1 | 2 | 3; lower: number; upper: number; count: number }>();
+  for (const h of hs)
+    for (const b of h.buckets) {
+      const k = `${b.rule}|${b.lower}|${b.upper}`;
+      const x = buckets.get(k);
+      if (x) x.count += b.count;
+      else buckets.set(k, { ...b });
+    }
+  return {
+    count: hs.reduce((a, h) => a + h.count, 0),
+    sum: hs.reduce((a, h) => a + h.sum, 0),
+    buckets: [...buckets.values()],
+  };
+}
+
+/** Classic buckets (samples by `le`) as cumulative counts, +Inf last; null when there are none. */
+function classicBuckets(samples: readonly Sample[], scale: number): HistogramBucket[] | null {
   const byLe = new Map<number, number>();
-  for (const s of mine("buckets")) {
-    const le = s.labels["le"] === "+Inf" ? Infinity : Number(s.labels["le"]);
+  for (const s of samples) {
+    if (s.histogram) continue;
+    // Prometheus 3 writes le="1" as "1.0": the bound is a number, never matched as text.
+    const le = parseApiNumber(s.labels["le"]);
     if (Number.isNaN(le)) continue;
     byLe.set(le, (byLe.get(le) ?? 0) + s.value);
   }
   const les = [...byLe.keys()].sort((a, b) => a - b);
   if (les.length === 0 || les.at(-1) !== Infinity) return null;
   let running = 0;
-  const buckets = les.map((le) => {
+  return les.map((le) => {
     running = Math.max(running, Math.round(byLe.get(le)!)); // cumulative counts never decrease
     return { le: le * scale, count: running };
   });
-  const count = running;
+}
+
+/** A native histogram's own non-empty buckets as cumulative counts (for a mean's spread), +Inf last. */
+function nativeBuckets(h: NativeHistogram, scale: number): HistogramBucket[] {
+  const sorted = [...h.buckets].sort((a, b) => a.upper - b.upper || a.lower - b.lower);
+  const out: HistogramBucket[] = [];
+  let running = 0;
+  for (const b of sorted) {
+    // An empty stretch between two non-empty buckets is a bucket with no observations.
+    if (Number.isFinite(b.lower) && out.at(-1)?.le !== b.lower * scale)
+      out.push({ le: b.lower * scale, count: Math.round(running) });
+    running += b.count;
+    out.push({ le: b.upper * scale, count: Math.round(running) });
+  }
+  if (out.at(-1)?.le !== Infinity) out.push({ le: Infinity, count: Math.round(running) });
+  return out;
+}
+
+function histogramBatch(
+  metric: PlannedMetric,
+  mine: (role: string) => readonly Sample[],
+  scale: number,
+  arm: Arm,
+): { batch: MetricBatch; from: "classic" | "native" } | null {
+  const classic = classicBuckets(mine("buckets"), scale);
+  const native = classic ? null : mergeNative(mine("buckets"));
+  let buckets: HistogramBucket[];
+  if (classic) buckets = classic;
+  else if (native && metric.kind === "moments") buckets = nativeBuckets(native, scale);
+  else if (native)
+    buckets = nativeOnLayout(native, NATIVE_LAYOUT, straddlingFor(arm, metric.spec.direction)).map((b) => ({
+      le: b.le * scale,
+      count: Math.round(b.count),
+    }));
+  else return null;
+  const from = classic ? "classic" : "native";
+  const count = buckets.at(-1)!.count;
   if (count === 0) return null;
-  if (metric.kind !== "moments") return { kind: "histogram", buckets };
-  // A mean: exact from _sum and _count when the source has them; the spread from the buckets.
+  if (metric.kind !== "moments") return { batch: { kind: "histogram", buckets }, from };
+  // A mean: exact from the _sum and _count deltas (a native histogram's histogram_sum and histogram_count)
+  // when the source has them; the spread from the buckets.
   const exactCount = mine("count").length > 0 ? total(mine("count")) : null;
   const exactSum = mine("sum").length > 0 ? total(mine("sum")) * scale : null;
   const spread = bucketMoments(buckets);
   const mean =
     exactSum !== null && exactCount !== null && exactCount > 0 ? exactSum / exactCount : spread.mean;
   const sumSquares = spread.variance * (count - 1) + count * mean * mean;
-  return { kind: "moments", count, sum: mean * count, sumSquares };
+  return { batch: { kind: "moments", count, sum: mean * count, sumSquares }, from };
 }
 
 /**
