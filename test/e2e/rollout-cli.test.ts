@@ -428,3 +428,59 @@ describe("voicectl rollout on a real cluster", () => {
     expect(r.stdout).toMatch(/^tts\s+RolledBack/m);
   });
 });
+
+describe("impersonation, as kubectl's --as and --as-group", () => {
+  beforeAll(async () => {
+    // dana holds nothing herself; members of voice-oncall may view rollouts in NS.
+    await kubectl(
+      "create",
+      "rolebinding",
+      "oncall-viewer",
+      "-n",
+      NS,
+      "--clusterrole=voicectl-viewer",
+      "--group=voice-oncall",
+    );
+  });
+
+  it("acts as the user: refused as dana, who may not list rollouts", async () => {
+    const r = await cli("rollout", "list", ...admin(), "--as", "dana");
+    expect(r.code).toBe(77);
+    expect(r.stderr).toContain('"dana"');
+  });
+
+  it("acts as every group given: the second group's rights apply, so each group is its own header", async () => {
+    const one = await cli("rollout", "list", ...admin(), "--as", "dana", "--as-group", "voice-oncall");
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/^tts\s/m);
+    // Were the two groups sent as one value ("elsewhere,voice-oncall"), dana would be refused.
+    const two = await cli(
+      "rollout",
+      "list",
+      ...admin(),
+      "--as",
+      "dana",
+      "--as-group",
+      "elsewhere",
+      "--as-group",
+      "voice-oncall",
+    );
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toMatch(/^tts\s/m);
+  });
+
+  it("records a command under the impersonated user's name", async () => {
+    const r = await cli("rollout", "abort", "tts", ...admin(), "--as", "alice", "--reason", "as alice");
+    // tts is RolledBack by now: the refusal shows the request was read as alice's, who may abort.
+    expect(r.code).toBe(75);
+    const denied = await cli("rollout", "abort", "tts", ...admin(), "--as", "dana", "--reason", "as dana");
+    expect(denied.code).toBe(77);
+    expect(denied.stderr).toContain("dana");
+  });
+
+  it("refuses --as-group without --as, before connecting", async () => {
+    const r = await cli("rollout", "list", ...admin(), "--as-group", "voice-oncall");
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain("--as-group needs --as USER");
+  });
+});

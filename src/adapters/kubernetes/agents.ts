@@ -10,7 +10,9 @@
 // agent; the few last ones are kept. Proxy and plain-HTTP agents are left as client-node made them.
 import { createHash } from "node:crypto";
 import { Agent } from "node:https";
+import type { RequestOptions } from "node:https";
 import { KubeConfig, type RequestContext } from "@kubernetes/client-node";
+import { impersonationHeaders, type Impersonation } from "./impersonation.js";
 
 /** Distinct TLS settings kept at once; older agents are closed. */
 const MAX_AGENTS = 4;
@@ -38,9 +40,22 @@ function tlsKey(options: Agent["options"]): string {
 
 export class PooledKubeConfig extends KubeConfig {
   private readonly agents = new Map<string, Agent>();
+  private impersonation: Record<string, string> = {};
+
+  /** Act as another user and groups on every request (kubectl's --as, --as-group). */
+  impersonate(i: Impersonation): void {
+    this.impersonation = impersonationHeaders(i);
+  }
+
+  // Watches take their headers from here rather than from a RequestContext.
+  override async applyToFetchOptions(opts: RequestOptions): ReturnType<KubeConfig["applyToFetchOptions"]> {
+    const init = await super.applyToFetchOptions(opts);
+    return { ...init, headers: { ...(init.headers as Record<string, string>), ...this.impersonation } };
+  }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context);
+    for (const [name, value] of Object.entries(this.impersonation)) context.setHeaderParam(name, value);
     const made = context.getAgent();
     // Exactly https.Agent: subclasses are proxy agents, whose connections are not ours to pool.
     if (!made || made.constructor !== Agent) return;

@@ -13,6 +13,10 @@ import { PooledKubeConfig } from "./agents.js";
 export interface KubeOptions {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
+  /** kubectl's --as: the user to act as. */
+  readonly as?: string | undefined;
+  /** kubectl's --as-group, repeatable; needs `as`. */
+  readonly asGroups?: readonly string[] | undefined;
 }
 
 /** Where a pod's service account token is mounted. */
@@ -68,6 +72,10 @@ export function findKubeconfig(
 }
 
 export function loadKubeConfig(options: KubeOptions = {}, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const groups = options.asGroups ?? [];
+  // kubectl's rule: groups alone would be an anonymous request claiming group membership.
+  if (groups.length > 0 && (options.as === undefined || options.as === ""))
+    throw new UsageError("--as-group needs --as USER: groups are impersonated together with a user");
   const source = findKubeconfig(options, env);
   if (source.kind === "none") {
     throw new ConfigError(
@@ -112,6 +120,7 @@ export function loadKubeConfig(options: KubeOptions = {}, env: NodeJS.ProcessEnv
         "or set insecure-skip-tls-verify: true on that cluster entry (for a local kubectl proxy only)",
     );
   }
+  if (options.as !== undefined && options.as !== "") kc.impersonate({ user: options.as, groups });
   return kc;
 }
 

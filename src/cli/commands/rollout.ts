@@ -41,7 +41,7 @@ export function registerRollout(program: Command, io: CliIo, setExit: (code: num
 
 approve, abort, promote and retry record a VoiceRolloutCommand with the authenticated user's name (from the cluster, not from this machine) and the --reason given; the operator applies it on its next reconcile and records who, when, which step and why in the rollout's history (voicectl rollout history NAME). Who may do what is decided by Kubernetes RBAC and the chart's admission policy, not by this command.
 
-Options --kubeconfig, --context, -n and -o work as kubectl's, before or after the subcommand.
+Options --kubeconfig, --context, --as, --as-group, -n and -o work as kubectl's, before or after the subcommand. With --as, commands are recorded under the impersonated user's name, as the API server reports it.
 
 ${EXIT_CODES_HELP}`,
     )
@@ -50,6 +50,12 @@ ${EXIT_CODES_HELP}`,
       "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)",
     )
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
+    .option("--as <user>", "act as this user (impersonation: needs the impersonate verb, as kubectl's --as)")
+    .option(
+      "--as-group <group>",
+      "act as a member of this group too; repeat for more (needs --as)",
+      (group: string, groups: string[] | undefined) => [...(groups ?? []), group],
+    )
     .option("-n, --namespace <name>", "namespace (default: the context's, else default)")
     .addOption(
       new Option("-o, --output <format>", "output format for data: table (for people), json or yaml")

@@ -22,6 +22,8 @@ type Format = "table" | "json" | "yaml";
 interface GlobalOptions {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
+  readonly as?: string | undefined;
+  readonly asGroup?: string[] | undefined;
   readonly namespace?: string | undefined;
   readonly output: Format;
 }
@@ -29,7 +31,10 @@ interface GlobalOptions {
 const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 
 function connect(g: GlobalOptions, io: CliIo): { client: RolloutClient; namespace: string } {
-  const kc = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context }, io.env);
+  const kc = loadKubeConfig(
+    { kubeconfig: g.kubeconfig, context: g.context, as: g.as, asGroups: g.asGroup },
+    io.env,
+  );
   return { client: new RolloutClient(kc), namespace: g.namespace ?? contextNamespace(kc) };
 }
 
