@@ -95,6 +95,10 @@ export function statusFinding(f: Finding): StatusFinding {
     allowed: finite(f.allowed),
     worsening: finite(f.worsening),
     samples: { baseline: f.samples.baseline, canary: f.samples.canary },
+    interval:
+      f.interval && Number.isFinite(f.interval.lower) && Number.isFinite(f.interval.upper)
+        ? { lower: f.interval.lower, upper: f.interval.upper }
+        : null,
     reason: f.reason,
   };
 }
