@@ -542,7 +542,7 @@ export class MemoryNotificationTransport implements NotificationTransport {
     const n = structuredClone({ url, body, headers });
     if ([...this.down].some((d) => url.startsWith(d))) {
       this.refused.push(n);
-      throw new SinkError("sink refused", 503);
+      throw new SinkError("sink answered HTTP 503", 503);
     }
     this.sent.push(n);
     this.afterSend?.(n);

@@ -36,7 +36,8 @@ const NOTHING: DeliveryResult = { delivered: 0, failed: 0, retryAfterMs: null };
 
 /** An error as status and logs may show it: never a URL or a response body. */
 function describe(err: unknown): string {
-  if (err instanceof SinkError) return err.status !== undefined ? `HTTP ${err.status}` : err.message;
+  // A SinkError's message is the transport's own words (which Secret, which status), never a URL.
+  if (err instanceof SinkError) return err.message;
   return err instanceof Error ? err.name : "error";
 }
 

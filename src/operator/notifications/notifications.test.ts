@@ -200,7 +200,7 @@ describe("notifications", () => {
     expect(before).toBeGreaterThan(1);
     const pending = h.status().notifications!.outbox;
     expect(pending.map((e) => e.event)).toEqual(["awaiting-approval", "rolled-back"]);
-    expect(pending[0]!.lastError).toBe("HTTP 503");
+    expect(pending[0]!.lastError).toBe("sink answered HTTP 503");
     // The waits between refused attempts grow: 1s, 2s, 4s ...
     const attempts = pending[0]!.attempts;
     expect(Date.parse(pending[0]!.nextAttemptAt!) - h.ports.clock.now()).toBeLessThanOrEqual(
