@@ -390,3 +390,56 @@ describe("notifications", () => {
     await controller.stop();
   });
 });
+
+describe("notification payloads", () => {
+  it("tells of a promotion after an approval, and of an abort, each once", async () => {
+    const h = setup();
+    await runUntil(h, (s) => s.phase === "Paused");
+    h.ports.rollouts.addCommand(NS, "approve-1", { rollout: REF.name, action: "approve", reason: "ok" });
+    await runUntil(h, (s) => s.phase === "Promoted");
+    expect(webhooks(h).map((p) => p.event)).toEqual(["awaiting-approval", "promoted"]);
+    expect(webhooks(h)[1]!.severity).toBe("info");
+
+    const a = setup();
+    await runUntil(a, (s) => s.phase === "Paused");
+    a.ports.rollouts.addCommand(NS, "abort-1", { rollout: REF.name, action: "abort", reason: "not today" });
+    await runUntil(a, (s) => s.phase === "RolledBack");
+    const got = webhooks(a);
+    expect(got.map((p) => [p.event, p.reason])).toEqual([
+      ["awaiting-approval", "AwaitingApproval"],
+      ["aborted", "Aborted"],
+    ]);
+    expect(got[1]!.message).toContain("not today");
+  });
+
+  it("Slack gets text and Block Kit with the evidence and the commands; Alertmanager gets labels and annotations", async () => {
+    const h = setup({ sinks: ["slack", "alertmanager"] });
+    await runUntil(h, (s) => s.phase === "Paused");
+    h.fleet.shift = -0.05;
+    await runUntil(h, (s) => s.phase === "RolledBack");
+    const slack = h.ports.notifications.to("https://hooks.slack.example") as {
+      text: string;
+      blocks: { type: string }[];
+    }[];
+    expect(slack).toHaveLength(2);
+    expect(slack[0]!.text).toContain("voicectl rollout approve tts-v42 -n voice --reason '...'");
+    expect(slack[0]!.text).toContain("voicectl rollout abort tts-v42 -n voice --reason '...'");
+    expect(slack[1]!.text).toMatch(/speaker_similarity in all traffic: 0\.72\d* -> 0\.67\d*; worsening/);
+    expect(slack[1]!.text).toMatch(/budget 0\.01; n=\d+\/\d+ \(fail, critical\)/);
+    expect(slack[1]!.blocks.map((b) => b.type)).toEqual(["section", "section", "context"]);
+    const alerts = h.ports.notifications.to(AM).flat() as {
+      labels: Record<string, string>;
+      annotations: Record<string, string>;
+    }[];
+    const rolledBack = alerts.find((a) => a.labels["alertname"] === "VoiceRolloutRolledBack")!;
+    expect(rolledBack.labels).toEqual({
+      alertname: "VoiceRolloutRolledBack",
+      namespace: NS,
+      rollout: REF.name,
+      reason: "RolledBack",
+      severity: "critical",
+    });
+    expect(rolledBack.annotations["evidence_1"]).toContain("speaker_similarity");
+    expect(rolledBack.annotations["notification_id"]).toBe("0b4c6a1e-uid/2");
+  });
+});
