@@ -251,6 +251,14 @@ function expectStory(s: Scene): void {
 describe("notifications from the operator, exactly once per event", () => {
   it("a rollout that waits and rolls back: each notification once, also when the operator dies between a send and its record", async () => {
     await inScene(NAMESPACES[0]!, async (s) => {
+      // The operator may read the sinks' Secret by name and no other Secret, nor list them.
+      const can = async (...args: string[]) =>
+        (
+          await cluster.kubectl(["auth", "can-i", ...args, "-n", s.ns, "--as", "voicectl-operator"])
+        ).stdout.trim();
+      expect(await can("get", `secrets/${SECRET}`)).toBe("yes");
+      expect(await can("get", "secrets/another")).toBe("no");
+      expect(await can("list", "secrets")).toBe("no");
       // The first notification is sent, then the process dies (exit 137) before status records the send.
       const first = s.operator({ env: { VOICECTL_FAULT_EXIT_AT: "notify:1:after" } });
       await s.start();
