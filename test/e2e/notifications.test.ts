@@ -28,6 +28,12 @@ const STEPS = `    - setWeight: 25
     - analysis: { minDuration: 6s, maxDuration: 120s }`;
 const SECRET = "voicectl-sinks";
 const NAMESPACES = ["notify-kill", "notify-failover"];
+/**
+ * How long the sink stays down after the leader is killed (seconds). Short by default; the reliability
+ * figure of issue 15 (a sink down for 10 minutes) is VOICECTL_E2E_SINK_DOWN_S=600, which also waits for
+ * the 5-minute backoff cap.
+ */
+const SINK_DOWN_S = Number(process.env["VOICECTL_E2E_SINK_DOWN_S"] ?? 8);
 
 let cluster: TestCluster;
 let operatorKubeconfig: string;
@@ -178,7 +184,7 @@ stringData: { webhook: "${url}" }
 
   /** Waits until the rollout has rolled back and its outbox is empty. */
   async settled(): Promise<View> {
-    return this.waitFor("rolled back, outbox empty", 240_000, async () => {
+    return this.waitFor("rolled back, outbox empty", 420_000, async () => {
       const s = await this.status();
       return s.phase === "RolledBack" && s.notifications && s.notifications.outbox.length === 0
         ? s
@@ -284,37 +290,41 @@ describe("notifications from the operator, exactly once per event", () => {
     });
   });
 
-  it("a sink down for a while and the leader SIGKILLed meanwhile: the standby delivers everything once when it is back", async () => {
-    await inScene(NAMESPACES[1]!, async (s) => {
-      s.receiver.up = false;
-      const a = s.operator();
-      const b = s.operator();
-      await s.start();
-      // Both notifications are produced while the sink refuses them, and retried with backoff.
-      const held = await s.waitFor("both notifications held in the outbox", 120_000, async () => {
-        const st = await s.status();
-        const box = st.notifications?.outbox ?? [];
-        return st.phase === "RolledBack" && box.length === 2 && box[0]!.attempts >= 2 ? st : undefined;
+  it(
+    "a sink down for a while and the leader SIGKILLed meanwhile: the standby delivers everything once when it is back",
+    async () => {
+      await inScene(NAMESPACES[1]!, async (s) => {
+        s.receiver.up = false;
+        const a = s.operator();
+        const b = s.operator();
+        await s.start();
+        // Both notifications are produced while the sink refuses them, and retried with backoff.
+        const held = await s.waitFor("both notifications held in the outbox", 120_000, async () => {
+          const st = await s.status();
+          const box = st.notifications?.outbox ?? [];
+          return st.phase === "RolledBack" && box.length === 2 && box[0]!.attempts >= 2 ? st : undefined;
+        });
+        expect(held.notifications!.outbox[0]!.lastError).toBe("sink answered HTTP 503");
+        // The leader dies while the sink is still down.
+        const leader = await s.waitFor("the leader", 30_000, async () => {
+          const lease = await cluster.json(["-n", "voicectl-system", "get", "lease", "voicectl-operator"]);
+          return (lease["spec"] as { holderIdentity?: string }).holderIdentity || undefined;
+        });
+        const started = (op: OperatorProcess) =>
+          op.logs.some((l) => l.includes('"msg":"operator started"') && l.includes(`"identity":"${leader}"`));
+        const [dead] = [a, b].filter(started);
+        expect(dead).toBeDefined();
+        dead!.child.kill("SIGKILL");
+        await dead!.exited;
+        await new Promise((r) => setTimeout(r, SINK_DOWN_S * 1000));
+        s.receiver.up = true;
+        const done = await s.settled();
+        expectStory(s);
+        const f = s.figures(`sink down ${SINK_DOWN_S}s after the leader's SIGKILL, standby delivers`, done);
+        expect(f).toMatchObject({ produced: 2, delivered: 2, lost: 0, duplicates: 0 });
+        expect(s.receiver.refused).toBeGreaterThanOrEqual(2);
       });
-      expect(held.notifications!.outbox[0]!.lastError).toBe("sink answered HTTP 503");
-      // The leader dies while the sink is still down.
-      const leader = await s.waitFor("the leader", 30_000, async () => {
-        const lease = await cluster.json(["-n", "voicectl-system", "get", "lease", "voicectl-operator"]);
-        return (lease["spec"] as { holderIdentity?: string }).holderIdentity || undefined;
-      });
-      const started = (op: OperatorProcess) =>
-        op.logs.some((l) => l.includes('"msg":"operator started"') && l.includes(`"identity":"${leader}"`));
-      const [dead] = [a, b].filter(started);
-      expect(dead).toBeDefined();
-      dead!.child.kill("SIGKILL");
-      await dead!.exited;
-      await new Promise((r) => setTimeout(r, 8_000));
-      s.receiver.up = true;
-      const done = await s.settled();
-      expectStory(s);
-      const f = s.figures("sink down, leader SIGKILLed, standby delivers", done);
-      expect(f).toMatchObject({ produced: 2, delivered: 2, lost: 0, duplicates: 0 });
-      expect(s.receiver.refused).toBeGreaterThanOrEqual(2);
-    });
-  });
+    },
+    600_000 + SINK_DOWN_S * 1000,
+  );
 });

@@ -442,4 +442,35 @@ describe("notification payloads", () => {
     expect(rolledBack.annotations["evidence_1"]).toContain("speaker_similarity");
     expect(rolledBack.annotations["notification_id"]).toBe("0b4c6a1e-uid/2");
   });
+
+  it("a sink taken out of the spec is not waited for; notifications are dropped (counted) when none is left", () => {
+    const h = setup({ sinks: ["webhook", "alertmanager"] });
+    const rollout = h.ports.rollouts.peek(REF)!;
+    const facts = {
+      rollout,
+      next: { phase: "RolledBack" as const, canaryWeight: 0 },
+      events: [{ type: "Warning" as const, reason: "RolledBack", message: "critical regression" }],
+      now: 0,
+      canaryWaiting: false,
+      metricsDown: false,
+    };
+    const first = withOutbox({ ...facts, previous: undefined });
+    expect(first.notifications!.outbox[0]!.sinks).toEqual(["oncall", "alerts"]);
+    const fewer = {
+      ...rollout,
+      spec: {
+        ...rollout.spec,
+        notifications: {
+          ...rollout.spec.notifications!,
+          sinks: rollout.spec.notifications!.sinks.slice(0, 1),
+        },
+      },
+    };
+    const second = withOutbox({ ...facts, rollout: fewer, previous: first, events: [] });
+    expect(second.notifications!.outbox[0]!.sinks).toEqual(["oncall"]);
+    expect(second.notifications!.dropped).toBeUndefined();
+    const none = { ...rollout, spec: { ...rollout.spec, notifications: undefined } };
+    const third = withOutbox({ ...facts, rollout: none, previous: second, events: [] });
+    expect(third.notifications).toEqual({ seq: 1, outbox: [], delivered: 0, dropped: 1 });
+  });
 });

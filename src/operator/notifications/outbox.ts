@@ -156,10 +156,25 @@ export function withOutbox(f: TransitionFacts): VoiceRolloutStatus {
   if (!spec) {
     // Without sinks nothing is kept, but the sequence is: a key is never used twice, even after re-enabling.
     if (!prev) return f.next;
-    return { ...f.next, notifications: { seq: prev.seq, outbox: [], delivered: prev.delivered } };
+    const dropped = (prev.dropped ?? 0) + prev.outbox.length;
+    const notifications: NotificationsStatus = { seq: prev.seq, outbox: [], delivered: prev.delivered };
+    if (dropped > 0) notifications.dropped = dropped;
+    return { ...f.next, notifications };
   }
+  // A sink taken out of the spec is no longer waited for; an entry no sink waits for any more is dropped.
+  const names = new Set(spec.sinks.map((s) => s.name));
+  const kept = (prev?.outbox ?? [])
+    .map((e) =>
+      e.sinks.every((s) => names.has(s)) ? e : { ...e, sinks: e.sinks.filter((s) => names.has(s)) },
+    )
+    .filter((e) => e.sinks.length > 0);
   const state: NotificationsStatus = prev
-    ? { ...prev, outbox: [...prev.outbox], open: [...(prev.open ?? [])] }
+    ? {
+        ...prev,
+        outbox: kept,
+        open: [...(prev.open ?? [])],
+        dropped: (prev.dropped ?? 0) + prev.outbox.length - kept.length,
+      }
     : { seq: 0, outbox: [], delivered: 0, open: [] };
   const terminal = isTerminalPhase(f.next.phase);
   const stuckAfterMs = parseDuration(spec.stuckAfter) ?? DEFAULT_STUCK_AFTER_MS;
