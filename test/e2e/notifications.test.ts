@@ -1,9 +1,10 @@
 // Notifications on a real control plane (issue 15): the operator as its own process, a webhook receiver on
 // loopback, a rollout that waits for approval and then rolls back (clone-drift: one cloned voice drifts).
 // Exactly once per event is checked as the receiver sees it (distinct ids) and as the operator books it
-// (status.notifications: produced = seq, delivered, dropped), across a kill between a send and the status
-// write, a sink down for a while, and a leader SIGKILLed with a standby taking over. Every figure is printed
-// as "notifications: ..." for the reliability report.
+// (status.notifications: produced = seq, delivered, dropped), across the operator killed at three boundaries
+// (after a send, before its record; after the transition's write, before the send), and a sink down while the
+// leader is SIGKILLed and a standby takes over. Every figure is printed as "notifications: ..." for the
+// reliability report.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,7 +28,7 @@ const STEPS = `    - setWeight: 25
     - setWeight: 50
     - analysis: { minDuration: 6s, maxDuration: 120s }`;
 const SECRET = "voicectl-sinks";
-const NAMESPACES = ["notify-kill", "notify-failover"];
+const NAMESPACES = ["notify-rbac", "notify-failover"];
 /**
  * How long the sink stays down after the leader is killed (seconds). Short by default; the reliability
  * figure of issue 15 (a sink down for 10 minutes) is VOICECTL_E2E_SINK_DOWN_S=600, which also waits for
@@ -255,9 +256,8 @@ function expectStory(s: Scene): void {
 }
 
 describe("notifications from the operator, exactly once per event", () => {
-  it("a rollout that waits and rolls back: each notification once, also when the operator dies between a send and its record", async () => {
+  it("the operator may read the sinks' Secret by name, and no other Secret", async () => {
     await inScene(NAMESPACES[0]!, async (s) => {
-      // The operator may read the sinks' Secret by name and no other Secret, nor list them.
       const can = async (...args: string[]) =>
         (
           await cluster.kubectl(["auth", "can-i", ...args, "-n", s.ns, "--as", "voicectl-operator"])
@@ -265,30 +265,43 @@ describe("notifications from the operator, exactly once per event", () => {
       expect(await can("get", `secrets/${SECRET}`)).toBe("yes");
       expect(await can("get", "secrets/another")).toBe("no");
       expect(await can("list", "secrets")).toBe("no");
-      // The first notification is sent, then the process dies (exit 137) before status records the send.
-      const first = s.operator({ env: { VOICECTL_FAULT_EXIT_AT: "notify:1:after" } });
-      await s.start();
-      let code: number | null | undefined;
-      void first.exited.then((c) => (code = c));
-      await s.waitFor("the operator to die after its first send", 120_000, async () =>
-        code !== undefined ? true : undefined,
-      );
-      expect(code).toBe(137);
-      expect(s.receiver.received.map((r) => r.event)).toEqual(["awaiting-approval"]);
-      const pending = await s.status();
-      expect(pending.notifications!.outbox.map((e) => e.event)).toContain("awaiting-approval");
-      // A fresh operator (the Lease expires first) sends it again with the same id, then the rest once.
-      s.operator();
-      const done = await s.settled();
-      expectStory(s);
-      const f = s.figures("kill between send and record", done);
-      expect(f).toMatchObject({ produced: 2, delivered: 2, lost: 0 });
-      expect(f.duplicates).toBe(1);
-      // Nothing new after the end: another pass tells nothing.
-      await new Promise((r) => setTimeout(r, 4_000));
-      expect(s.receiver.unique()).toHaveLength(2);
+      expect(await can("watch", "secrets")).toBe("no");
     });
   });
+
+  // Where the operator dies (exit 137, as a SIGKILLed container) and how many receipts repeat an id:
+  // - right after the first send, before status records it: the successor sends it again, same id;
+  // - right after the status write holding the rollback and its notification, before any send of it;
+  // - right after the second send, before status records it.
+  it.each([
+    ["notify:1:after", ["awaiting-approval"], 1],
+    ["transition:3:after", ["awaiting-approval"], 0],
+    ["notify:2:after", ["awaiting-approval", "rolled-back"], 1],
+  ] as const)(
+    "a rollout that waits and rolls back notifies each event once, the operator killed at %s and restarted",
+    async (boundary, before, duplicates) => {
+      await inScene(`notify-${boundary.replace(/:/g, "-")}`, async (s) => {
+        const first = s.operator({ env: { VOICECTL_FAULT_EXIT_AT: boundary } });
+        await s.start();
+        let code: number | null | undefined;
+        void first.exited.then((c) => (code = c));
+        await s.waitFor(`the operator to die at ${boundary}`, 120_000, async () =>
+          code !== undefined ? true : undefined,
+        );
+        expect(code).toBe(137);
+        expect(s.receiver.received.map((r) => r.event)).toEqual(before);
+        // A fresh operator (once the dead one's Lease expires) sends what is pending, a repeat with its id.
+        s.operator();
+        const done = await s.settled();
+        expectStory(s);
+        const f = s.figures(`killed at ${boundary}`, done);
+        expect(f).toEqual({ produced: 2, delivered: 2, lost: 0, duplicates });
+        // Nothing new after the end: later passes tell nothing.
+        await new Promise((r) => setTimeout(r, 4_000));
+        expect(s.receiver.received).toHaveLength(2 + duplicates);
+      });
+    },
+  );
 
   it(
     "a sink down for a while and the leader SIGKILLed meanwhile: the standby delivers everything once when it is back",
