@@ -689,7 +689,11 @@ export async function reconcile(
 
   // Notifications go into status in the same write as the transition they tell of (notifications/outbox.ts).
   nextStatus = withOutbox({
-    ...{ rollout, previous, next: nextStatus, events, now },
+    rollout,
+    previous,
+    next: nextStatus,
+    events,
+    now,
     canaryWaiting: !canaryReady && canary !== null,
     metricsDown:
       policy !== null && Object.keys(pass?.stored.unavailable ?? {}).length >= policy.spec.metrics.length,
