@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from "./log.js";
 import type { OperatorMetrics } from "./metrics.js";
 import { ConflictError, type Ports, type RolloutRef } from "./ports.js";
 import { WorkQueue, systemTimers, type Timers } from "./queue.js";
+import { deliverOutbox } from "./notifications/deliver.js";
 import { reconcile, type ReconcileOptions, type ReconcileResult } from "./reconciler.js";
 
 export type ReconcileFn = (
@@ -85,6 +86,11 @@ export class Controller {
       if (r.analysisMs !== undefined) metrics?.analysis(r.analysisMs / 1000);
       if (r.requeueAfterMs === 0) this.queue.add(key);
       else if (r.requeueAfterMs !== null) this.queue.addAfter(key, r.requeueAfterMs);
+      // Notifications the pass wrote into status are sent after it, by the same worker (one key at a time).
+      if (r.notificationsPending && ports.notifications) {
+        const d = await deliverOutbox(ref, ports, this.log);
+        if (d.retryAfterMs !== null) this.queue.addAfter(key, d.retryAfterMs);
+      }
     } catch (err) {
       if (err instanceof ConflictError) {
         // Someone else wrote first: re-read and go again, it is not a failure.

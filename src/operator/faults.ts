@@ -16,6 +16,8 @@
 //               holds another weight; the no-op calls of every pass are not counted)
 //   look        a save of the online analysis state (AnalysisStateStore.save)
 //   command     a command marked applied (RolloutStore.markApplied)
+//   notify      a notification POST to a sink (NotificationTransport.post); `after` exits once the sink has
+//               acknowledged it and before the status write that records so: the re-send's case
 // Nothing is cleaned up on the way out (no Lease release, no pending write finished): a crash, not a stop.
 // While the variable is set, every counted boundary is logged ("fault boundary"), so a test can see which
 // ones a rollout goes through. Never set it in a real deployment; the chart does not.
@@ -27,7 +29,7 @@ export const FAULT_ENV = "VOICECTL_FAULT_EXIT_AT";
 /** What a container killed by SIGKILL exits with (128 + 9). */
 export const FAULT_EXIT_CODE = 137;
 
-export const FAULT_POINTS = ["status", "transition", "weight", "look", "command"] as const;
+export const FAULT_POINTS = ["status", "transition", "weight", "look", "command", "notify"] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 export interface FaultSpec {
@@ -107,9 +109,21 @@ export function withFaults(ports: Ports, specs: readonly FaultSpec[], options: F
   };
   const name = (r: VoiceRollout) => `${r.metadata.namespace}/${r.metadata.name}`;
 
-  const { rollouts, router, analysis } = ports;
+  const { rollouts, router, analysis, notifications } = ports;
   return {
     ...ports,
+    ...(notifications
+      ? {
+          notifications: {
+            secret: (namespace: string, secret: string, key: string) =>
+              notifications.secret(namespace, secret, key),
+            post: (url: string, body: unknown, headers: Readonly<Record<string, string>>) =>
+              around(["notify"], { notification: headers["Idempotency-Key"] ?? null }, () =>
+                notifications.post(url, body, headers),
+              ),
+          },
+        }
+      : {}),
     rollouts: {
       get: (ref) => rollouts.get(ref),
       pendingCommands: (ref) => rollouts.pendingCommands(ref),

@@ -14,6 +14,8 @@ import {
   type LookSource,
   type MetricsSources,
   type NodePools,
+  type NotificationTransport,
+  SinkError,
   type PoolCapacity,
   type PoolSelector,
   type Taint,
@@ -512,6 +514,45 @@ export class MemoryEvents implements EventRecorder {
   }
 }
 
+export interface SentNotification {
+  readonly url: string;
+  readonly body: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * Secrets and sinks in memory: every POST is recorded (also those the test makes fail), a URL can be taken
+ * down (`down`) to play a sink that refuses, and `afterSend` runs after a send succeeds, before the caller
+ * hears of it, to play a crash between the send and the status write.
+ */
+export class MemoryNotificationTransport implements NotificationTransport {
+  readonly secrets = new Map<string, string>();
+  readonly sent: SentNotification[] = [];
+  readonly refused: SentNotification[] = [];
+  readonly down = new Set<string>();
+  afterSend: ((n: SentNotification) => void) | undefined;
+
+  setSecret(namespace: string, name: string, key: string, value: string): void {
+    this.secrets.set(`${namespace}/${name}/${key}`, value);
+  }
+  async secret(namespace: string, name: string, key: string): Promise<string | null> {
+    return this.secrets.get(`${namespace}/${name}/${key}`) ?? null;
+  }
+  async post(url: string, body: unknown, headers: Readonly<Record<string, string>>): Promise<void> {
+    const n = structuredClone({ url, body, headers });
+    if ([...this.down].some((d) => url.startsWith(d))) {
+      this.refused.push(n);
+      throw new SinkError("sink answered HTTP 503", 503);
+    }
+    this.sent.push(n);
+    this.afterSend?.(n);
+  }
+  /** Payloads received at URLs starting with `prefix`. */
+  to(prefix: string): unknown[] {
+    return this.sent.filter((n) => n.url.startsWith(prefix)).map((n) => n.body);
+  }
+}
+
 export interface MemoryPorts extends Ports {
   readonly rollouts: MemoryRolloutStore;
   readonly policies: MemoryPolicyStore;
@@ -522,6 +563,7 @@ export interface MemoryPorts extends Ports {
   readonly events: MemoryEvents;
   readonly clock: ManualClock;
   readonly pools: MemoryNodePools;
+  readonly notifications: MemoryNotificationTransport;
 }
 
 export function memoryPorts(script: LookScript, clock = new ManualClock()): MemoryPorts {
@@ -536,5 +578,6 @@ export function memoryPorts(script: LookScript, clock = new ManualClock()): Memo
     metrics: new ScriptedMetrics(script),
     events: new MemoryEvents(),
     clock,
+    notifications: new MemoryNotificationTransport(),
   };
 }

@@ -254,6 +254,25 @@ export interface EventRecorder {
   record(rollout: VoiceRollout, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
 
+/** A sink refused or could not be reached: `status` is the HTTP status when there was an answer. */
+export class SinkError extends Error {
+  override readonly name = "SinkError";
+  constructor(
+    message: string,
+    readonly status?: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** How notifications leave the operator: the sinks' URLs from Secrets, and one HTTP POST each. */
+export interface NotificationTransport {
+  /** A key of a Secret in `namespace`; null when the Secret or the key is missing. Never logged. */
+  secret(namespace: string, name: string, key: string): Promise<string | null>;
+  /** POSTs a JSON body; resolves on a 2xx answer, throws SinkError otherwise. */
+  post(url: string, body: unknown, headers: Readonly<Record<string, string>>): Promise<void>;
+}
+
 export interface Clock {
   now(): number;
 }
@@ -270,4 +289,6 @@ export interface Ports {
   readonly clock: Clock;
   /** GPU pool capacity; without it the reconciler scales without checking the pool (tests of other parts). */
   readonly pools?: NodePools | undefined;
+  /** Where notifications go; without it the outbox fills (bounded) and nothing is sent. */
+  readonly notifications?: NotificationTransport | undefined;
 }

@@ -24,6 +24,7 @@ import {
 import { parseDuration, type Step } from "../core/rollout/plan.js";
 import type { Decision } from "../core/types.js";
 import { silentLogger, type Logger } from "./log.js";
+import { withOutbox } from "./notifications/outbox.js";
 import { applyPinning } from "./pinning.js";
 import { changedByHandReason, checkRoute, repairedMessage, restoredMessage } from "./route-edits.js";
 import { canaryReplicasFor, gpusOf, isPoolReason, surgePlan } from "./surge.js";
@@ -83,6 +84,8 @@ export interface ReconcileResult {
   readonly analysisMs?: number | undefined;
   /** The status write lost a race with another writer; nothing after it was done. */
   readonly conflict?: boolean | undefined;
+  /** The stored status holds notifications not yet delivered (notifications/deliver.ts sends them). */
+  readonly notificationsPending?: boolean | undefined;
 }
 
 interface PendingEvent {
@@ -721,6 +724,18 @@ export async function reconcile(
     }
   }
 
+  // Notifications go into status in the same write as the transition they tell of (notifications/outbox.ts).
+  nextStatus = withOutbox({
+    rollout,
+    previous,
+    next: nextStatus,
+    events,
+    now,
+    canaryWaiting: !canaryReady && canary !== null,
+    metricsDown:
+      policy !== null && Object.keys(pass?.stored.unavailable ?? {}).length >= policy.spec.metrics.length,
+  });
+
   let stored = rollout;
   if (!sameStatus(previous, nextStatus)) {
     // A write that changed neither spec nor status (labels, annotations: another tool's metadata) leaves this
@@ -844,5 +859,6 @@ export async function reconcile(
     canaryWeight: next.canaryWeight,
     decisions: decisionsOf(next, events),
     analysisMs: pass?.analysisMs,
+    notificationsPending: (stored.status?.notifications?.outbox.length ?? 0) > 0,
   };
 }

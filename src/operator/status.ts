@@ -108,6 +108,10 @@ export function statusFinding(f: Finding): StatusFinding {
     samples: { baseline: f.samples.baseline, canary: f.samples.canary },
     // worsening and allowed are in the budget's units; a relative budget's 0.2786 is shown as +27.9%.
     unit: worseningUnit(f),
+    interval:
+      f.interval && Number.isFinite(f.interval.lower) && Number.isFinite(f.interval.upper)
+        ? { lower: f.interval.lower, upper: f.interval.upper }
+        : null,
     reason: f.reason,
   };
 }

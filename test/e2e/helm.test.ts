@@ -219,15 +219,34 @@ describe("helm lint and helm template", () => {
       endpoints: [{ port: "metrics", path: "/metrics", interval: "15s" }],
     });
     expect((only(ms, "PodDisruptionBudget")["spec"] as { minAvailable: number }).minAvailable).toBe(2);
-    expect((only(ms, "Role")["rules"] as Rule[])[1]!.resourceNames).toEqual(["voicectl-leader"]);
-    for (const m of ms.filter((x) => x.metadata.namespace !== undefined && x.kind !== "ServiceMonitor"))
-      expect(m.metadata.namespace).toBe(NS);
+    const leaderRole = only(ms, "Role", "voicectl-ops-leader-election");
+    expect((leaderRole["rules"] as Rule[])[1]!.resourceNames).toEqual(["voicectl-leader"]);
+    // A notification sink's Secret: get on that one name, in its own namespace, for the operator only.
+    const secretRole = only(ms, "Role", "voicectl-ops-notification-voicectl-sinks");
+    expect(secretRole.metadata.namespace).toBe("team-tts");
+    expect(secretRole["rules"]).toEqual([
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["voicectl-sinks"], verbs: ["get"] },
+    ]);
+    expect(only(ms, "RoleBinding", "voicectl-ops-notification-voicectl-sinks")["subjects"]).toEqual([
+      { kind: "ServiceAccount", name: "voicectl-operator-sa", namespace: NS },
+    ]);
+    const elsewhere = new Set([
+      "ServiceMonitor/",
+      "Role/voicectl-ops-notification",
+      "RoleBinding/voicectl-ops-notification",
+    ]);
+    for (const m of ms.filter((x) => x.metadata.namespace !== undefined))
+      if (![...elsewhere].some((p) => `${m.kind}/${m.metadata.name}`.startsWith(p)))
+        expect(m.metadata.namespace).toBe(NS);
   });
 
   it("grants no wildcard in any rule, with the defaults or with every option", async () => {
-    for (const text of [await defaults(), await allOptions()]) {
+    for (const [text, roles] of [
+      [await defaults(), 4],
+      [await allOptions(), 5],
+    ] as const) {
       const ms = parse(text);
-      expect(ms.filter((m) => m.kind === "Role" || m.kind === "ClusterRole").length).toBe(4);
+      expect(ms.filter((m) => m.kind === "Role" || m.kind === "ClusterRole").length).toBe(roles);
       expect(wildcards(ms)).toEqual([]);
     }
     // The check itself: a rule with a wildcard is found.

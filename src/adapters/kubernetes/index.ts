@@ -7,6 +7,7 @@ import { ConfigMapAnalysisStore } from "./analysis-store.js";
 import { KubernetesEventRecorder } from "./events.js";
 import { PrometheusMetricsSources } from "./metrics-source.js";
 import { KubernetesNodePools } from "./nodepools.js";
+import { KubernetesNotificationTransport } from "./notification-transport.js";
 import { KubernetesPolicyStore } from "./policies.js";
 import { kubernetesRouter } from "./router.js";
 import { KubernetesRolloutStore } from "./rollouts.js";
@@ -40,6 +41,7 @@ export function kubernetesPorts(kc: KubeConfig, options: KubernetesPortsOptions)
     ),
     clock: { now: Date.now },
     pools: new KubernetesNodePools(kc),
+    notifications: new KubernetesNotificationTransport(kc),
   };
 }
 
@@ -55,6 +57,7 @@ export { RolloutInformers, type InformerOptions, type WatchedKind } from "./info
 export { LeaderElector, type LeaderElectionOptions } from "./leader.js";
 export { PrometheusMetricsSources } from "./metrics-source.js";
 export { KubernetesNodePools } from "./nodepools.js";
+export { KubernetesNotificationTransport } from "./notification-transport.js";
 export { KubernetesPolicyStore } from "./policies.js";
 export { KubernetesRolloutStore } from "./rollouts.js";
 export { KubernetesWorkloads } from "./workloads.js";

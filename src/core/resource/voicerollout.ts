@@ -134,6 +134,44 @@ export const nodePoolSchema = z.strictObject({
     ),
 });
 
+/** Where a sink's URL is kept: a key of a Secret in the rollout's namespace, never the URL itself. */
+export const secretKeyRefSchema = z.strictObject({
+  name: dnsName.describe("A Secret in the rollout's namespace."),
+  key: z.string().min(1).describe("The key whose value is the URL."),
+});
+
+export const notificationSinkSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "expected a short lowercase name such as oncall")
+    .max(63)
+    .describe("Names the sink in status (which sinks an event still waits for) and in logs."),
+  type: z
+    .enum(["webhook", "slack", "alertmanager"])
+    .describe(
+      "webhook: the versioned JSON payload (docs/notifications.md); slack: an incoming webhook; alertmanager: its base URL, alerts go to /api/v2/alerts.",
+    ),
+  urlFrom: z
+    .strictObject({ secretKeyRef: secretKeyRefSchema })
+    .describe(
+      "The URL, from a Secret: it may carry a token, so it is never in the spec, status, Events or logs.",
+    ),
+});
+
+export const notificationsSpecSchema = z.strictObject({
+  sinks: z
+    .array(notificationSinkSchema)
+    .min(1)
+    .max(5)
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, { message: "expected unique sink names" })
+    .describe("Where every notification of this rollout goes; each gets each notification once."),
+  stuckAfter: durationSchema
+    .default("5m")
+    .describe(
+      "Notify when the canary is not ready, or the metric source is down, for longer than this (outside analysis nothing else would tell).",
+    ),
+});
+
 export const voiceRolloutSpecSchema = z.strictObject({
   stable: versionSpecSchema.describe("The version serving today."),
   canary: versionSpecSchema
@@ -183,6 +221,9 @@ export const voiceRolloutSpecSchema = z.strictObject({
     .default({ deadline: "4h", onDeadline: "Abort" })
     .describe("What happens to a pause nobody answers (docs/operator.md#approval-deadlines)."),
   steps: stepsSchema.describe("The plan: setWeight, pause and analysis steps, in order."),
+  notifications: notificationsSpecSchema
+    .optional()
+    .describe("Tell people when the rollout pauses, waits for approval, finishes or is stuck."),
 });
 
 export type VoiceRolloutSpec = z.infer<typeof voiceRolloutSpecSchema>;
@@ -254,7 +295,37 @@ export const statusFindingSchema = z.strictObject({
     .describe(
       "The units of worsening and allowed: a fraction of the baseline (shown as %), rate points, or the metric's own.",
     ),
+  interval: z
+    .strictObject({ lower: z.number(), upper: z.number() })
+    .nullable()
+    .optional()
+    .describe("The worsening's interval, in the budget's units."),
   reason: z.string(),
+});
+
+/** One notification waiting in the outbox: written with the transition it tells of, removed once delivered. */
+export const outboxEntrySchema = z.strictObject({
+  id: z.string().describe("The delivery key: <rollout uid>/<seq>. Receivers dedupe on it."),
+  seq: z.number().int().min(1),
+  event: z
+    .string()
+    .describe("paused, awaiting-approval, rolled-back, aborted, failed, promoted, stuck, resolved."),
+  reason: z.string().describe("The Event reason or condition it comes from."),
+  at: z.string().describe("When the transition happened (RFC 3339)."),
+  phase: z.string(),
+  step: z.number().int().describe("1-based step number."),
+  steps: z.number().int(),
+  canaryWeight: z.number().int(),
+  message: z.string(),
+  findings: z.array(statusFindingSchema).optional().describe("The evidence: at most 5 findings."),
+  resolves: z.array(z.string()).optional().describe("Open alerts (by event key) this notification closes."),
+  sinks: z.array(z.string()).describe("Sinks that have not yet acknowledged it."),
+  attempts: z.number().int().min(0),
+  nextAttemptAt: z.string().optional(),
+  lastError: z
+    .string()
+    .optional()
+    .describe("The last failure, as a status code or error name (no URL, no body)."),
 });
 
 export const conditionSchema = z.strictObject({
@@ -362,6 +433,27 @@ export const voiceRolloutStatusSchema = z.object({
     .describe(
       "Slice values sent to stable by a header match while the rollout goes on (spec.traffic.pinning).",
     ),
+  notifications: z
+    .strictObject({
+      seq: z.number().int().min(0).describe("The last delivery key's sequence number: never reused."),
+      outbox: z
+        .array(outboxEntrySchema)
+        .describe("Notifications written but not yet delivered (at most 20)."),
+      delivered: z.number().int().min(0).describe("Notifications delivered to every sink."),
+      dropped: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe("Notifications dropped because the outbox was full (oldest first)."),
+      open: z
+        .array(z.string())
+        .optional()
+        .describe("Conditions notified and not yet resolved (paused, awaiting-approval, stuck:...)."),
+      canaryNotReadySince: z.string().optional(),
+      metricsDownSince: z.string().optional(),
+    })
+    .optional(),
   pool: z
     .strictObject({
       stableReplicasAtStart: z
