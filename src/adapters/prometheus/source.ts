@@ -303,7 +303,7 @@ function finite(s: Sample): boolean {
 
 /** A batch holding one known value per request: cost is computed, not sampled, so it has no spread. */
 function constantBatch(value: number, count: number): MetricBatch {
-  return { kind: "moments", count, sum: value * count, sumSquares: value * value * count };
+  return { kind: "moments", count, sum: value * count, sumSquares: value * value * count, computed: true };
 }
 
 function total(samples: readonly Sample[]): number {

@@ -9,8 +9,17 @@ export type Arm = "baseline" | "canary";
 
 /** The increment of one metric in one cell since the last look. */
 export type MetricBatch =
-  /** For `mean` metrics. */
-  | { readonly kind: "moments"; readonly count: number; readonly sum: number; readonly sumSquares: number }
+  /**
+   * For `mean` metrics. `computed`: every value is known exactly rather than sampled (cost, computed from GPUs
+   * held, their price and the audio generated): its mean has no sampling error to bound.
+   */
+  | {
+      readonly kind: "moments";
+      readonly count: number;
+      readonly sum: number;
+      readonly sumSquares: number;
+      readonly computed?: boolean;
+    }
   /** For quantile metrics: cumulative counts per upper bound `le` (Prometheus semantics, +Infinity last). */
   | { readonly kind: "histogram"; readonly buckets: readonly HistogramBucket[] }
   /** For `rate` metrics: requests served and the events among them. */

@@ -20,6 +20,7 @@ function add(a: MetricBatch | undefined, b: MetricBatch): MetricBatch {
       count: a.count + b.count,
       sum: a.sum + b.sum,
       sumSquares: a.sumSquares + b.sumSquares,
+      ...(a.computed === true && b.computed === true ? { computed: true } : {}),
     };
   }
   if (a.kind === "rate" && b.kind === "rate") {

@@ -274,4 +274,48 @@ describe("issue 14 reproductions", () => {
     expect(meansContrastInterval(unbounded, { alpha: 0.01, k: 0 }).upper).toBe(Infinity);
     expect(meansRatioInterval(unbounded, { alpha: 0.01 }).upper).toBe(Infinity);
   });
+
+  it("computed values (a cost known exactly) are compared as points, sampled ones never", () => {
+    // Cost per audio second is computed from GPUs held, their price and the audio generated: every request of a
+    // look carries the same known value, so an arm has no spread and its mean has no sampling error.
+    const cost = (value: number, count: number) => ({
+      count,
+      sum: value * count,
+      sumSquares: value * value * count,
+      computed: true,
+    });
+    let s = updateMeans(initialMeansState(), { baseline: cost(1.035e-7, 5000), canary: cost(1.031e-7, 800) });
+    const d = meansContrastInterval(s, { alpha: 3.5e-4, k: 1 });
+    expect(d.upper).toBe(d.lower);
+    expect(d.lower).toBeCloseTo(1.031e-7 - 1.035e-7, 18);
+    expect(meansRatioInterval(s, { alpha: 3.5e-4 }).lower).toBeCloseTo(1.031 / 1.035, 12);
+    // Values change between looks (replicas scale): still exact, the mean of what was computed.
+    s = updateMeans(s, { baseline: cost(1.2e-7, 5000), canary: cost(1.1e-7, 800) });
+    const r = meansRatioInterval(s, { alpha: 3.5e-4 });
+    expect(r.upper - r.lower).toBe(0);
+    expect(r.lower).toBeCloseTo((1.031e-7 + 1.1e-7) / 2 / ((1.035e-7 + 1.2e-7) / 2), 12);
+    // One sampled batch makes the arm an estimate again: an interval with width, no longer a point.
+    const mixed = updateMeans(s, { canary: momentBatch(new Array<number>(30).fill(1.1e-7)) });
+    const m = meansContrastInterval(mixed, { alpha: 3.5e-4, k: 1 });
+    expect(m.upper - m.lower).toBeGreaterThan(0);
+    // And a sampled arm without any spread gets no interval at all, as above, also when rounding leaves a
+    // trace of spread (30 values of 1e-7 or 0.1 sum to an m2 of about 1e-29 or 1e-17, not 0).
+    const flat = updateMeans(initialMeansState(), {
+      baseline: cost(1e-7, 100),
+      canary: momentBatch(new Array<number>(30).fill(1e-7)),
+    });
+    expect(meansContrastInterval(flat, { alpha: 3.5e-4, k: 1 })).toEqual({
+      lower: -Infinity,
+      upper: Infinity,
+    });
+    const tenths = momentBatch(new Array<number>(30).fill(0.1));
+    const flatTenths = updateMeans(initialMeansState(), { baseline: tenths, canary: tenths });
+    expect(meansContrastInterval(flatTenths, { alpha: 3.5e-4, k: 1 })).toEqual({
+      lower: -Infinity,
+      upper: Infinity,
+    });
+    // A zero computed baseline cannot anchor a ratio.
+    const zero = updateMeans(initialMeansState(), { baseline: cost(0, 10), canary: cost(1e-7, 10) });
+    expect(meansRatioInterval(zero, { alpha: 0.01 })).toEqual({ lower: -Infinity, upper: Infinity });
+  });
 });

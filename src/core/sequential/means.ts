@@ -64,6 +64,8 @@ export interface MomentBatch {
   readonly count: number;
   readonly sum: number;
   readonly sumSquares: number;
+  /** Every value is known exactly, not sampled (a computed cost): see ArmMoments.computed. */
+  readonly computed?: boolean | undefined;
 }
 
 /** One arm's accumulated values: count, mean and m2 = Σ (x − mean)² (Welford/Chan form: no cancellation). */
@@ -71,6 +73,11 @@ export interface ArmMoments {
   readonly n: number;
   readonly mean: number;
   readonly m2: number;
+  /**
+   * Every batch so far was computed, not sampled: the mean is the population's, exactly, and intervals are
+   * points. A sampled arm without spread (30 zeros) is the opposite case: nothing bounds its mean.
+   */
+  readonly computed?: boolean;
 }
 
 /** The plain-JSON state of a two-arm means comparison. */
@@ -142,15 +149,29 @@ function batchMoments(b: MomentBatch): ArmMoments {
   }
   if (b.count === 0) return EMPTY;
   const mean = b.sum / b.count;
-  // sumSquares − sum²/count can come out slightly negative from rounding; a batch of one value has m2 = 0.
-  const m2 = b.count === 1 ? 0 : Math.max(0, b.sumSquares - b.sum * mean);
+  // sumSquares − sum²/count can come out slightly off zero from rounding (30 values of 0.1 give about 1e-17):
+  // a spread that small is rounding, not data, and must read as none, or a constant sample gets an interval of
+  // width 1e-9 that passes any budget. A batch of one value has m2 = 0.
+  const raw = b.count === 1 ? 0 : b.sumSquares - b.sum * mean;
+  const m2 = raw > 1e-12 * b.sumSquares ? raw : 0;
   return { n: b.count, mean, m2 };
 }
 
 function addBatch(arm: ArmMoments, batch: MomentBatch | undefined): ArmMoments {
-  if (batch === undefined) return arm;
-  const m = mergeMoments({ ...arm }, { ...batchMoments(batch) });
-  return { n: m.n, mean: m.mean, m2: m.m2 };
+  if (batch === undefined || batch.count === 0) return arm;
+  const m = mergeMoments({ n: arm.n, mean: arm.mean, m2: arm.m2 }, { ...batchMoments(batch) });
+  const computed = batch.computed === true && (arm.n === 0 || arm.computed === true);
+  return computed ? { n: m.n, mean: m.mean, m2: m.m2, computed } : { n: m.n, mean: m.mean, m2: m.m2 };
+}
+
+/** Both arms' means are known exactly (computed values only): the comparison needs no interval. */
+function exactlyKnown(state: MeansState): boolean {
+  return (
+    state.baseline.computed === true &&
+    state.canary.computed === true &&
+    state.baseline.n > 0 &&
+    state.canary.n > 0
+  );
 }
 
 /** A new state with the batches added (the input state is not modified). */
@@ -203,6 +224,10 @@ export function meansContrastInterval(state: MeansState, options: MeansCsOptions
   const k = options.k ?? 1;
   checkAlpha(alpha);
   if (!Number.isFinite(k)) throw new RangeError(`k must be finite, got ${k}`);
+  if (exactlyKnown(state)) {
+    const d = state.canary.mean - k * state.baseline.mean;
+    return { lower: d, upper: d };
+  }
   if (state.bounded) return boundedContrastInterval(state.bounded, { alpha, k });
   const level = alpha / ASYMPTOTIC_ALPHA_DIVISOR;
   const rho2 = mixtureRho2(level, options.targetSamples ?? DEFAULT_MEANS_TARGET);
@@ -221,6 +246,11 @@ export function meansContrastInterval(state: MeansState, options: MeansCsOptions
 export function meansRatioInterval(state: MeansState, options: Omit<MeansCsOptions, "k">): Interval {
   const { alpha } = options;
   checkAlpha(alpha);
+  if (exactlyKnown(state)) {
+    const { baseline: b, canary: c } = state;
+    if (b.mean === 0) return { lower: -Infinity, upper: Infinity };
+    return { lower: c.mean / b.mean, upper: c.mean / b.mean };
+  }
   if (state.bounded) return boundedRatioInterval(state.bounded, { alpha });
   const level = alpha / ASYMPTOTIC_ALPHA_DIVISOR;
   const rho2 = mixtureRho2(level, options.targetSamples ?? DEFAULT_MEANS_TARGET);
