@@ -125,8 +125,12 @@ const condition = (s: VoiceRolloutStatus, type: string) => s.conditions?.find((c
 describe("reconcile: promotion", () => {
   it("promotes step by step, the route following each setWeight once, a look every interval", async () => {
     const h = setup();
+    await h.pass();
+    expect(h.status().phase).toBe("Progressing");
+    expect(h.status().reason).toBeUndefined(); // the Phase column says it all
     await h.runUntil(phaseIs("Promoted"));
     const s = h.status();
+    expect(s.reason).toBe("Promoted");
     expect(h.ports.router.writes.map((w) => w.weight)).toEqual([10, 50, 100]);
     expect(h.ports.events.reasons()).toEqual(
       expect.arrayContaining(["WeightSet", "AnalysisPassed", "Promoted"]),
@@ -251,6 +255,7 @@ describe("reconcile: rollback and pause", () => {
     expect(h.status().pause).toMatchObject({ kind: "analysis" });
     expect(h.status().pause?.reason).toMatch(/cost/);
     expect(condition(h.status(), "Paused")).toMatchObject({ status: "True", reason: "AnalysisHeld" });
+    expect(h.status().reason).toBe("AnalysisHeld"); // kubectl's Reason column
     expect(h.status().canaryWeight).toBe(10);
 
     h.ports.rollouts.addCommand(NS, "approve-1", {
@@ -282,6 +287,9 @@ describe("reconcile: rollback and pause", () => {
       expect.objectContaining({ type: "Warning", reason: "Aborted", message: expect.stringMatching(/ana@/) }),
     );
     expect(h.status().history?.map((e) => e.command)).toEqual(["approve-1", "abort-1"]);
+    expect(h.status().reason).toBe("Aborted");
+    await h.pass(); // later passes keep how it ended
+    expect(h.status().reason).toBe("Aborted");
   });
 
   it("a critical failure during an approval pause rolls back", async () => {
@@ -289,8 +297,10 @@ describe("reconcile: rollback and pause", () => {
     await h.runUntil(phaseIs("Paused"));
     expect(h.status().pause?.kind).toBe("approval");
     expect(condition(h.status(), "Paused")?.reason).toBe("AwaitingApproval");
+    expect(h.status().reason).toBe("AwaitingApproval");
     h.fleet.similarityShift = -0.05;
     await h.runUntil(phaseIs("RolledBack"), 10 * MIN);
+    expect(h.status().reason).toBe("RolledBack");
     expect(h.status().pause).toBeNull();
     expect(h.ports.router.weightOf(REF)).toBe(0);
     expect(condition(h.status(), "Paused")).toMatchObject({ status: "False" });

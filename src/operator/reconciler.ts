@@ -679,6 +679,7 @@ export async function reconcile(
     extraConditions: poolCondition ? [poolCondition] : undefined,
     pool: poolRecord,
     stepCount: spec.steps.length,
+    eventReasons: events.map((e) => e.reason),
   });
 
   // Pins live in status while the rollout runs and end with it.

@@ -283,6 +283,33 @@ export interface CrdStatusInput {
   readonly pool?: PoolStatus | undefined;
   /** The plan's length, for status.step ("2/4", counted from 1). */
   readonly stepCount?: number | undefined;
+  /** The reasons of this pass's Events, in order: how a rollout that ended this pass ended. */
+  readonly eventReasons?: readonly string[] | undefined;
+}
+
+/** Event reasons that end a rollout: the last one of a pass is status.reason from then on. */
+const ENDINGS = new Set(["Promoted", "RolledBack", "Aborted", "Failed", APPROVAL_EXPIRED]);
+
+/**
+ * status.reason, one word for kubectl's Reason column: while paused, the Paused condition's reason (or
+ * ApprovalOverdue once escalated); once ended, the Event that ended it, kept on later passes; nothing while
+ * progressing (the Phase column says it all).
+ */
+export function statusReason(
+  s: RolloutStatus,
+  conditions: readonly Condition[],
+  eventReasons: readonly string[],
+  previous: VoiceRolloutStatus | undefined,
+): string | undefined {
+  if (s.phase === "Progressing") return undefined;
+  if (s.phase === "Paused") {
+    if (s.pause?.escalatedAt !== undefined) return APPROVAL_OVERDUE;
+    return conditions.find((c) => c.type === "Paused" && c.status === "True")?.reason;
+  }
+  const ended = [...eventReasons].reverse().find((r) => ENDINGS.has(r));
+  if (ended !== undefined) return ended;
+  if (previous?.phase === s.phase && previous.reason !== undefined) return previous.reason;
+  return s.phase;
 }
 
 /** status.step: the current step counted from 1 over the plan's steps; all done reads `4/4`. */
@@ -339,6 +366,8 @@ export function crdStatus(input: CrdStatusInput): VoiceRolloutStatus {
     history,
   };
   if (input.stepCount !== undefined) out.step = stepText(s.stepIndex, input.stepCount);
+  const reason = statusReason(s, out.conditions ?? [], input.eventReasons ?? [], previous);
+  if (reason !== undefined) out.reason = reason;
   if (s.accepted.length > 0)
     out.acceptedFindings = s.accepted.map((a) => ({
       metric: a.metric,

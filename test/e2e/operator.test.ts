@@ -190,6 +190,10 @@ describe("voicectl operator on a real control plane", () => {
     expect(paused.pause?.kind).toBe("analysis");
     expect(paused.pause?.reason).toMatch(/ttfa_p95/);
     expect(paused.canaryWeight).toBe(25);
+    // kubectl's table says why in a word (the CRD's Reason column on status.reason).
+    const table = await cluster.kubectlOk(["-n", ns, "get", "voicerollout", "tts"]);
+    expect(table.split("\n")[0]).toMatch(/^NAME\s+PHASE\s+WEIGHT\s+STEP\s+REASON\s+AGE$/);
+    expect(table.split("\n")[1]).toMatch(/^tts\s+Paused\s+25\s+\S+\s+AnalysisHeld\s+/);
 
     const approve = await cli(
       "rollout",

@@ -196,12 +196,13 @@ describe("voicerollouts.voicectl.dev", () => {
     expect(rootOf(c)["required"]).toEqual(["spec"]);
   });
 
-  it("prints phase, weight, step and age", () => {
+  it("prints phase, weight, step, reason and age", () => {
     const cols = v.additionalPrinterColumns.filter((p) => !p.priority).map((p) => [p.name, p.jsonPath]);
     expect(cols).toEqual([
       ["Phase", ".status.phase"],
       ["Weight", ".status.canaryWeight"],
       ["Step", ".status.step"],
+      ["Reason", ".status.reason"],
       ["Age", ".metadata.creationTimestamp"],
     ]);
     // The Step column counts from 1, as every message and `voicectl rollout list` do; the API's

@@ -594,6 +594,7 @@ export function voiceRolloutCrd(): CustomResourceDefinition {
       { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight", description: "Canary traffic %" },
       // Counted from 1 for people ("2/4"), as `voicectl rollout list` shows it; currentStepIndex stays 0-based.
       { name: "Step", type: "string", jsonPath: ".status.step" },
+      { name: "Reason", type: "string", jsonPath: ".status.reason" },
       { name: "Stable", type: "string", jsonPath: ".spec.stable.deployment", priority: 1 },
       { name: "Canary", type: "string", jsonPath: ".spec.canary.deployment", priority: 1 },
       { name: "Policy", type: "string", jsonPath: ".spec.policyRef.name", priority: 1 },

@@ -369,6 +369,12 @@ export const acceptedFindingSchema = z.strictObject({
 export const voiceRolloutStatusSchema = z.object({
   observedGeneration: z.number().int().optional(),
   phase: z.enum(["Progressing", "Paused", "Promoted", "RolledBack", "Failed"]).optional(),
+  reason: z
+    .string()
+    .optional()
+    .describe(
+      "One word for why the rollout is in its phase (kubectl's Reason column): a pause's reason such as AwaitingApproval, AnalysisHeld, RouteChangedByHand or ApprovalOverdue, or how it ended (Promoted, RolledBack, Aborted, ApprovalExpired, Failed). Empty while progressing.",
+    ),
   canaryWeight: z.number().int().min(0).max(100).optional(),
   currentStepIndex: z
     .number()
