@@ -274,7 +274,15 @@ describe("the operator killed at every reconcile boundary of a full rollout", ()
             });
             const done = await s.waitFor("Promoted", 240_000, async () => {
               const st = await s.status();
-              if (st.phase === "Paused" && st.pause?.kind === "approval" && approved === 0) {
+              // Approve a pause the gateway serves, as a person watching it would: status is written before
+              // the route, and a restarted operator puts the route back to the status's weight first, so an
+              // approval sent on status alone could move the route on before the gateway's next read.
+              if (
+                st.phase === "Paused" &&
+                st.pause?.kind === "approval" &&
+                approved === 0 &&
+                s.weights().at(-1) === st.canaryWeight
+              ) {
                 approved++;
                 await s.command("approve", "canary looks good at 25%");
               }

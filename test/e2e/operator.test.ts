@@ -215,6 +215,10 @@ describe("voicectl operator on a real control plane", () => {
     expect(resumed.history?.map((h) => [h.action, h.user])).toEqual([["approve", APPROVER]]);
 
     await waitFor("Paused again", 150_000, phaseIs(ns, "Paused"));
+    // The same finding pauses in the pass that moved to 50, and status is written before the route: abort only
+    // once the gateway serves 50, or under load the abort can take the route to 0 before the gateway's next
+    // read, and the assertion below on what it saw would fail on timing, not on the operator.
+    await routeSettled(ns, 50);
     const abort = await cli(
       "rollout",
       "abort",
