@@ -223,7 +223,7 @@ describe("the custom resource definitions", () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it("print phase, weight and step with kubectl get vr", async () => {
+  it("print phase, weight, step and reason with kubectl get vr", async () => {
     await ok(
       cluster.kubectl([
         "patch",
@@ -234,14 +234,29 @@ describe("the custom resource definitions", () => {
         "--subresource=status",
         "--type=merge",
         "-p",
-        JSON.stringify({ status: { phase: "Paused", canaryWeight: 10, currentStepIndex: 2, step: "3/4" } }),
+        JSON.stringify({
+          status: {
+            phase: "Paused",
+            reason: "AwaitingApproval",
+            canaryWeight: 10,
+            currentStepIndex: 2,
+            step: "3/4",
+          },
+        }),
       ]),
     );
     const out = await ok(cluster.kubectl(["get", "vr", "-n", NS]));
-    expect(out.split("\n")[0]).toMatch(/^NAME\s+PHASE\s+WEIGHT\s+STEP\s+AGE$/);
+    expect(out.split("\n")[0]).toMatch(/^NAME\s+PHASE\s+WEIGHT\s+STEP\s+REASON\s+AGE$/);
     expect(table(out)).toEqual([
       // Counted from 1, as every message says it: the operator writes status.step beside currentStepIndex.
-      { NAME: "tts", PHASE: "Paused", WEIGHT: "10", STEP: "3/4", AGE: expect.stringMatching(/^\d+[smh]/) },
+      {
+        NAME: "tts",
+        PHASE: "Paused",
+        WEIGHT: "10",
+        STEP: "3/4",
+        REASON: "AwaitingApproval",
+        AGE: expect.stringMatching(/^\d+[smh]/),
+      },
     ]);
     const wide = await ok(cluster.kubectl(["get", "vr", "-n", NS, "-o", "wide"]));
     expect(wide.split("\n")[0]).toMatch(/STABLE\s+CANARY\s+POLICY/);
