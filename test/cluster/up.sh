@@ -34,7 +34,7 @@ KSERVE="${KSERVE:-1}"
 KSERVE_KINDS="${KSERVE_KINDS:-inferenceservices}"
 
 log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+die() { FAILURE="$*"; log "ERROR: $*"; exit 1; }
 
 if [ -f "$RUN_DIR/current" ] && [ -d "$(cat "$RUN_DIR/current")" ]; then
   die "a cluster is already recorded in $RUN_DIR/current ($(cat "$RUN_DIR/current")); run test/cluster/down.sh first"
@@ -69,7 +69,15 @@ log "state dir: $STATE"
 
 # On failure, tear down whatever was started.
 ok=0
-cleanup_on_fail() { [ "$ok" = 1 ] || { log "up failed; logs in $STATE/logs (tails below)"; tail -n 15 "$STATE"/logs/*.log >&2 2>/dev/null || true; "$HERE/down.sh" --keep-state >&2 || true; }; }
+# The cause is repeated last, after the log tails, so a caller that keeps only the end of stderr still sees it.
+FAILURE=""
+cleanup_on_fail() {
+  [ "$ok" = 1 ] && return
+  log "up failed; logs in $STATE/logs (tails below)"
+  tail -n 15 "$STATE"/logs/*.log >&2 2>/dev/null || true
+  "$HERE/down.sh" --keep-state >&2 || true
+  log "up failed: ${FAILURE:-see the logs above}"
+}
 trap cleanup_on_fail EXIT
 
 # ---- free loopback ports ---------------------------------------------------------
@@ -137,6 +145,14 @@ start() {
   setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$STATE/pids/$name.pid"
   log "$name started (pid $!)"
+}
+# supervised NAME CMD... : like start, but CMD is restarted (up to 3 times) if it exits. The
+# controller-manager exits by design when the API server is not healthy for 10 s while it builds its
+# controllers, which a loaded 2-core machine installing CRDs can cause; a restart is what a kubelet would do.
+supervised() {
+  local name=$1; shift
+  start "$name" bash -c 'for try in 1 2 3 4; do "$@"; rc=$?; [ $try = 4 ] && exit $rc
+    echo "voicectl up.sh: $(basename "$1") exited with $rc; restart $try of 3" >&2; sleep 1; done' _ "$@"
 }
 alive() { kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null || die "$1 exited; see $STATE/logs/$1.log"; }
 # wait_for NAME SECONDS CMD... : poll CMD until it succeeds while process NAME lives.
@@ -206,13 +222,13 @@ post_crds() { # label dir kinds
 [ "$KSERVE" = 0 ] || post_crds kserve "$KSERVE_CRDS" "$KSERVE_KINDS"
 
 # ---- controller-manager, scheduler -------------------------------------------------------
-start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+supervised kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --cert-dir="$STATE/pki/kcm-certdir" \
   --leader-elect=false --profiling=false \
   --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
   --service-cluster-ip-range=10.0.0.0/24 --allocate-node-cidrs=false
-start kube-scheduler "$K8S_BIN/kube-scheduler" \
+supervised kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
   --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --cert-dir="$STATE/pki/sched-certdir" \
   --leader-elect=false --profiling=false
