@@ -3,7 +3,8 @@
 // weight takes ownership of them all); test/e2e/kubernetes-adapters.test.ts checks the same on a real one.
 import { describe, expect, it } from "vitest";
 import { lastWriterOf, OPERATOR_FIELD_MANAGER, ownsPath } from "./field-managers.js";
-import { changedByOf, splitWeightPaths } from "./gateway-api.js";
+import { changedByOf } from "./custom-object-router.js";
+import { splitWeightPaths } from "./gateway-api.js";
 import { splitRoutes, splitWeightPaths as istioWeightPaths, type VirtualService } from "./istio.js";
 
 const backend = (name: string, weight: number) => ({ group: "", kind: "Service", name, port: 80, weight });

@@ -11,21 +11,18 @@
 // Gateway API ranks matches by specificity before rule order (same path, one more header wins), so the pin
 // wins over its split rule whatever the order; placing it just before the split rule, rather than first in
 // the route, keeps the order-based tie-break between the route's other rules and the pin as it was.
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
+import type { RouteObservation, SetWeightOptions } from "../../operator/ports.js";
 import {
-  ConflictError,
-  type RouteObservation,
-  type SetWeightOptions,
-  type TrafficRouter,
-} from "../../operator/ports.js";
-import { isConflict, KubernetesApiError } from "./api-errors.js";
-import {
-  lastWriterOf,
-  OPERATOR_FIELD_MANAGER,
-  type FieldPath,
-  type ManagedFieldsEntry,
-} from "./field-managers.js";
+  changedByOf,
+  checkWeight,
+  CustomObjectRouter,
+  describeRef,
+  trafficTarget,
+  type RouterOptions,
+} from "./custom-object-router.js";
+import type { FieldPath, ManagedFieldsEntry } from "./field-managers.js";
 import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
@@ -112,21 +109,6 @@ export function splitWeightPaths(route: HTTPRoute, stable: string, canary: strin
     });
   });
   return paths;
-}
-
-/**
- * The observation's `changedBy`: who last wrote the weight fields, asked only when the weight is not the one
- * voicectl wrote (otherwise nobody changed it). Shared by the three routers.
- */
-export function changedByOf(
-  obj: { metadata?: { managedFields?: readonly ManagedFieldsEntry[] | undefined } },
-  weight: number | null,
-  written: number | null,
-  paths: () => readonly FieldPath[],
-): { changedBy?: string } {
-  if (weight === null || written === null || weight === written) return {};
-  const by = lastWriterOf(obj, paths());
-  return by === undefined ? {} : { changedBy: by };
 }
 
 /** Rules voicectl added to pin header values to stable carry names with this prefix. */
@@ -279,106 +261,21 @@ export function applyWeight<T extends { weight?: number | undefined }>(
   return changed;
 }
 
-/** A namespaced custom object, and how to name it in errors (`httproute voice/tts`). */
-export interface CustomObjectRef {
-  readonly group: string;
-  readonly version: string;
-  readonly plural: string;
-  readonly namespace: string;
-  readonly name: string;
-  /** Lowercase kind for messages, e.g. "httproute". */
-  readonly kind: string;
-}
-
-export const describeRef = (ref: CustomObjectRef) => `${ref.kind} ${ref.namespace}/${ref.name}`;
-
-/** Reads a custom object, wrapping a failure with what was read. */
-export async function readCustomObject<T>(api: CustomObjectsApi, ref: CustomObjectRef): Promise<T> {
-  try {
-    return (await api.getNamespacedCustomObject({
-      group: ref.group,
-      version: ref.version,
-      namespace: ref.namespace,
-      plural: ref.plural,
-      name: ref.name,
-    })) as T;
-  } catch (err) {
-    throw new KubernetesApiError(`reading ${describeRef(ref)}`, err);
-  }
-}
-
-/**
- * Read-modify-write guarded by resourceVersion: `change` edits the object in place and says whether it
- * changed anything; nothing is written when it did not. A 409 (someone wrote between our read and our write)
- * re-reads and tries again, up to `attempts` times. Returns the object as last read or written.
- */
-export async function modifyCustomObject<T extends { metadata?: { resourceVersion?: string } }>(
-  api: CustomObjectsApi,
-  ref: CustomObjectRef,
-  attempts: number,
-  what: string,
-  change: (obj: T) => boolean,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const obj = await readCustomObject<T>(api, ref);
-    if (!change(obj)) return obj;
-    try {
-      return (await api.replaceNamespacedCustomObject({
-        group: ref.group,
-        version: ref.version,
-        namespace: ref.namespace,
-        plural: ref.plural,
-        name: ref.name,
-        body: obj, // carries the resourceVersion we read: a concurrent edit makes this a 409
-        fieldManager: OPERATOR_FIELD_MANAGER,
-      })) as T;
-    } catch (err) {
-      if (!isConflict(err)) throw new KubernetesApiError(`${what} of ${describeRef(ref)}`, err);
-      if (attempt >= attempts) {
-        throw new ConflictError(`${describeRef(ref)} kept changing: gave up after ${attempt} attempts`);
-      }
-    }
-  }
-}
-
-export interface GatewayApiRouterOptions {
-  /** Attempts of read-modify-write when the route changes under us. */
-  readonly attempts?: number;
-}
-
-function routeName(rollout: VoiceRollout): string {
-  const gateway = rollout.spec.traffic.gatewayAPI;
-  // The schema requires exactly one router; reaching here without this one is a wiring bug, not user input.
-  if (!gateway) throw new Error(`rollout ${rollout.metadata.name} does not route through Gateway API`);
-  return gateway.httpRoute;
-}
-
-export class GatewayApiRouter implements TrafficRouter {
-  private readonly api: CustomObjectsApi;
-  private readonly attempts: number;
-
-  constructor(kc: KubeConfig, options: GatewayApiRouterOptions = {}) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
-    this.attempts = options.attempts ?? 5;
+export class GatewayApiRouter extends CustomObjectRouter<HTTPRoute> {
+  constructor(kc: KubeConfig, options: RouterOptions = {}) {
+    super(
+      kc,
+      { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: HTTPROUTE_PLURAL, kind: "httproute" },
+      options,
+    );
   }
 
-  private ref(rollout: VoiceRollout): CustomObjectRef {
-    return {
-      group: GATEWAY_GROUP,
-      version: GATEWAY_VERSION,
-      plural: HTTPROUTE_PLURAL,
-      namespace: rollout.metadata.namespace,
-      name: routeName(rollout),
-      kind: "httproute",
-    };
-  }
-
-  async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    return (await this.observe(rollout)).weight;
+  protected objectName(rollout: VoiceRollout): string {
+    return trafficTarget(rollout, "gatewayAPI").httpRoute;
   }
 
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
-    const route = await readCustomObject<HTTPRoute>(this.api, this.ref(rollout));
+    const route = await this.read(rollout);
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
     const weight = canaryShare(splitRules(route, stable, canary));
@@ -391,13 +288,10 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
-    }
+    checkWeight(weight);
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const ref = this.ref(rollout);
-    await modifyCustomObject<HTTPRoute>(this.api, ref, this.attempts, "setting weights", (route) => {
+    await this.modify(rollout, "setting weights", (route, ref) => {
       const rules = splitRules(route, stable, canary);
       if (rules.length === 0) {
         throw new Error(
@@ -412,14 +306,13 @@ export class GatewayApiRouter implements TrafficRouter {
   }
 
   async pinnedValues(rollout: VoiceRollout, header: string): Promise<string[]> {
-    return pinValues(await readCustomObject<HTTPRoute>(this.api, this.ref(rollout)), header);
+    return pinValues(await this.read(rollout), header);
   }
 
   async setPins(rollout: VoiceRollout, header: string, values: readonly string[]): Promise<void> {
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const ref = this.ref(rollout);
-    await modifyCustomObject<HTTPRoute>(this.api, ref, this.attempts, "setting pins", (route) => {
+    await this.modify(rollout, "setting pins", (route, ref) => {
       if (values.length > 0 && splitRules(route, stable, canary).length === 0) {
         throw new Error(
           `${describeRef(ref)} has no rule with backendRefs to both Service ${stable} and Service ${canary} to pin ahead of`,

@@ -14,20 +14,19 @@
 //
 // Writes are read-modify-write with the VirtualService's resourceVersion, retried on conflict, and skipped
 // when nothing would change.
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { serviceOf, type VoiceRollout } from "../../core/resource/voicerollout.js";
-import type { RouteObservation, SetWeightOptions, TrafficRouter } from "../../operator/ports.js";
-import type { FieldPath, ManagedFieldsEntry } from "./field-managers.js";
+import type { RouteObservation, SetWeightOptions } from "../../operator/ports.js";
 import {
-  applyWeight,
-  canaryShare,
   changedByOf,
+  checkWeight,
+  CustomObjectRouter,
   describeRef,
-  modifyCustomObject,
-  readCustomObject,
-  stableJson,
-  type CustomObjectRef,
-} from "./gateway-api.js";
+  trafficTarget,
+  type RouterOptions,
+} from "./custom-object-router.js";
+import type { FieldPath, ManagedFieldsEntry } from "./field-managers.js";
+import { applyWeight, canaryShare, stableJson } from "./gateway-api.js";
 import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const ISTIO_GROUP = "networking.istio.io";
@@ -207,44 +206,23 @@ export function istioPinValues(vs: VirtualService, header: string): string[] {
   return [...values].sort();
 }
 
-export interface IstioRouterOptions {
-  /** Attempts of read-modify-write when the VirtualService changes under us. */
-  readonly attempts?: number;
-}
+const istioSpec = (rollout: VoiceRollout) => trafficTarget(rollout, "istio");
 
-function istioSpec(rollout: VoiceRollout) {
-  const istio = rollout.spec.traffic.istio;
-  // The schema requires exactly one router; reaching here without this one is a wiring bug, not user input.
-  if (!istio) throw new Error(`rollout ${rollout.metadata.name} does not route through Istio`);
-  return istio;
-}
-
-export class IstioRouter implements TrafficRouter {
-  private readonly api: CustomObjectsApi;
-  private readonly attempts: number;
-
-  constructor(kc: KubeConfig, options: IstioRouterOptions = {}) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
-    this.attempts = options.attempts ?? 5;
+export class IstioRouter extends CustomObjectRouter<VirtualService> {
+  constructor(kc: KubeConfig, options: RouterOptions = {}) {
+    super(
+      kc,
+      { group: ISTIO_GROUP, version: ISTIO_VERSION, plural: VIRTUALSERVICE_PLURAL, kind: "virtualservice" },
+      options,
+    );
   }
 
-  private ref(rollout: VoiceRollout): CustomObjectRef {
-    return {
-      group: ISTIO_GROUP,
-      version: ISTIO_VERSION,
-      plural: VIRTUALSERVICE_PLURAL,
-      namespace: rollout.metadata.namespace,
-      name: istioSpec(rollout).virtualService,
-      kind: "virtualservice",
-    };
-  }
-
-  async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    return (await this.observe(rollout)).weight;
+  protected objectName(rollout: VoiceRollout): string {
+    return istioSpec(rollout).virtualService;
   }
 
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
-    const vs = await readCustomObject<VirtualService>(this.api, this.ref(rollout));
+    const vs = await this.read(rollout);
     const routes = splitRoutes(
       vs,
       serviceOf(rollout.spec.stable),
@@ -257,14 +235,11 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
-    }
+    checkWeight(weight);
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const ref = this.ref(rollout);
     const only = istioSpec(rollout).routes;
-    await modifyCustomObject<VirtualService>(this.api, ref, this.attempts, "setting weights", (vs) => {
+    await this.modify(rollout, "setting weights", (vs, ref) => {
       const routes = splitRoutes(vs, stable, canary, only);
       if (routes.length === 0) {
         throw new Error(
@@ -279,15 +254,14 @@ export class IstioRouter implements TrafficRouter {
   }
 
   async pinnedValues(rollout: VoiceRollout, header: string): Promise<string[]> {
-    return istioPinValues(await readCustomObject<VirtualService>(this.api, this.ref(rollout)), header);
+    return istioPinValues(await this.read(rollout), header);
   }
 
   async setPins(rollout: VoiceRollout, header: string, values: readonly string[]): Promise<void> {
     const stable = serviceOf(rollout.spec.stable);
     const canary = serviceOf(rollout.spec.canary);
-    const ref = this.ref(rollout);
     const only = istioSpec(rollout).routes;
-    await modifyCustomObject<VirtualService>(this.api, ref, this.attempts, "setting pins", (vs) => {
+    await this.modify(rollout, "setting pins", (vs, ref) => {
       if (values.length > 0 && splitRoutes(vs, stable, canary, only).length === 0) {
         throw new Error(
           `${describeRef(ref)} has no http route with destinations to both host ${stable} and host ${canary} to pin ahead of`,

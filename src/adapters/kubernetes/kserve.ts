@@ -17,22 +17,18 @@
 // conservative on purpose.
 //
 // KServe cannot match requests on a header, so this router has no pins.
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
-import {
-  TrafficMismatchError,
-  type RouteObservation,
-  type SetWeightOptions,
-  type TrafficRouter,
-} from "../../operator/ports.js";
-import type { ManagedFieldsEntry } from "./field-managers.js";
+import { TrafficMismatchError, type RouteObservation, type SetWeightOptions } from "../../operator/ports.js";
 import {
   changedByOf,
+  checkWeight,
+  CustomObjectRouter,
   describeRef,
-  modifyCustomObject,
-  readCustomObject,
-  type CustomObjectRef,
-} from "./gateway-api.js";
+  trafficTarget,
+  type RouterOptions,
+} from "./custom-object-router.js";
+import type { ManagedFieldsEntry } from "./field-managers.js";
 import { markWritten, refuseToUndoHandEdit, writtenWeightOf } from "./written-weight.js";
 
 export const KSERVE_GROUP = "serving.kserve.io";
@@ -123,48 +119,30 @@ export function checkServed(isvc: InferenceService, written: number): void {
   );
 }
 
-export interface KServeRouterOptions {
-  /** Attempts of read-modify-write when the InferenceService changes under us. */
-  readonly attempts?: number;
-}
-
-function isvcName(rollout: VoiceRollout): string {
-  const kserve = rollout.spec.traffic.kserve;
-  // The schema requires exactly one router; reaching here without this one is a wiring bug, not user input.
-  if (!kserve) throw new Error(`rollout ${rollout.metadata.name} does not route through KServe`);
-  return kserve.inferenceService;
-}
-
-export class KServeRouter implements TrafficRouter {
-  private readonly api: CustomObjectsApi;
-  private readonly attempts: number;
-
-  constructor(kc: KubeConfig, options: KServeRouterOptions = {}) {
-    this.api = kc.makeApiClient(CustomObjectsApi);
-    this.attempts = options.attempts ?? 5;
+export class KServeRouter extends CustomObjectRouter<InferenceService> {
+  constructor(kc: KubeConfig, options: RouterOptions = {}) {
+    super(
+      kc,
+      {
+        group: KSERVE_GROUP,
+        version: KSERVE_VERSION,
+        plural: INFERENCESERVICE_PLURAL,
+        kind: "inferenceservice",
+      },
+      options,
+    );
   }
 
-  private ref(rollout: VoiceRollout): CustomObjectRef {
-    return {
-      group: KSERVE_GROUP,
-      version: KSERVE_VERSION,
-      plural: INFERENCESERVICE_PLURAL,
-      namespace: rollout.metadata.namespace,
-      name: isvcName(rollout),
-      kind: "inferenceservice",
-    };
+  protected objectName(rollout: VoiceRollout): string {
+    return trafficTarget(rollout, "kserve").inferenceService;
   }
 
   /**
-   * spec.predictor.canaryTrafficPercent, checked against status; null when KServe does not split (unset, or
-   * a mode that ignores it).
+   * The weight is spec.predictor.canaryTrafficPercent, checked against status; null when KServe does not
+   * split (unset, or a mode that ignores it).
    */
-  async canaryWeight(rollout: VoiceRollout): Promise<number | null> {
-    return (await this.observe(rollout)).weight;
-  }
-
   async observe(rollout: VoiceRollout): Promise<RouteObservation> {
-    const isvc = await readCustomObject<InferenceService>(this.api, this.ref(rollout));
+    const isvc = await this.read(rollout);
     const percent = isvc.spec?.predictor?.canaryTrafficPercent;
     const written = writtenWeightOf(isvc, rollout);
     if (percent === undefined || whyNotSplitting(isvc) !== undefined) return { weight: null, written };
@@ -181,29 +159,20 @@ export class KServeRouter implements TrafficRouter {
    * a status that disagrees is reported (TrafficMismatchError) instead of passing as done.
    */
   async setCanaryWeight(rollout: VoiceRollout, weight: number, options?: SetWeightOptions): Promise<void> {
-    if (!Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw new RangeError(`canary weight must be an integer from 0 to 100, got ${weight}`);
-    }
-    const ref = this.ref(rollout);
+    checkWeight(weight);
     let wrote = false;
-    const isvc = await modifyCustomObject<InferenceService>(
-      this.api,
-      ref,
-      this.attempts,
-      "setting canaryTrafficPercent",
-      (obj) => {
-        const predictor = obj.spec?.predictor;
-        if (!predictor) throw new Error(`${describeRef(ref)} has no spec.predictor`);
-        const why = whyNotSplitting(obj);
-        if (why !== undefined) throw new Error(`${describeRef(ref)} cannot split traffic: ${why}`);
-        const routed = predictor.canaryTrafficPercent ?? null;
-        refuseToUndoHandEdit(obj, rollout, routed, weight, describeRef(ref), options);
-        wrote = predictor.canaryTrafficPercent !== weight;
-        if (wrote) predictor.canaryTrafficPercent = weight;
-        // Both, never short-circuited: the percent and the record of writing it go in one update.
-        return markWritten(obj, rollout, weight) || wrote;
-      },
-    );
+    const isvc = await this.modify(rollout, "setting canaryTrafficPercent", (obj, ref) => {
+      const predictor = obj.spec?.predictor;
+      if (!predictor) throw new Error(`${describeRef(ref)} has no spec.predictor`);
+      const why = whyNotSplitting(obj);
+      if (why !== undefined) throw new Error(`${describeRef(ref)} cannot split traffic: ${why}`);
+      const routed = predictor.canaryTrafficPercent ?? null;
+      refuseToUndoHandEdit(obj, rollout, routed, weight, describeRef(ref), options);
+      wrote = predictor.canaryTrafficPercent !== weight;
+      if (wrote) predictor.canaryTrafficPercent = weight;
+      // Both, never short-circuited: the percent and the record of writing it go in one update.
+      return markWritten(obj, rollout, weight) || wrote;
+    });
     if (!wrote) checkServed(isvc, weight);
   }
 }

@@ -12,11 +12,12 @@ import {
   type SetWeightOptions,
   type TrafficRouter,
 } from "../../operator/ports.js";
+import { type RouterKind, type RouterOptions } from "./custom-object-router.js";
 import { GatewayApiRouter } from "./gateway-api.js";
 import { IstioRouter } from "./istio.js";
 import { KServeRouter } from "./kserve.js";
 
-export type RouterKind = "gatewayAPI" | "istio" | "kserve";
+export type { RouterKind };
 
 export type Routers = Readonly<Record<RouterKind, TrafficRouter>>;
 
@@ -67,10 +68,7 @@ export class RolloutRouter implements TrafficRouter {
   }
 }
 
-export interface KubernetesRouterOptions {
-  /** Attempts of read-modify-write when the routing object changes under us. */
-  readonly attempts?: number;
-}
+export type KubernetesRouterOptions = RouterOptions;
 
 /** The dispatcher over the three Kubernetes routers, built from one KubeConfig. */
 export function kubernetesRouter(kc: KubeConfig, options: KubernetesRouterOptions = {}): RolloutRouter {
