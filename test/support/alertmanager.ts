@@ -2,13 +2,12 @@
 // $ALERTMANAGER_BIN), started on a free loopback port with a generated config, its storage in a temporary
 // directory and clustering off (no listener but 127.0.0.1:PORT). And a webhook receiver: an HTTP server on
 // loopback that keeps every notification Alertmanager posts to it.
-import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { freePort } from "./prometheus.js";
+import { freePort, sleep, startLoopbackProcess } from "./loopback-process.js";
 
 export const ALERTMANAGER_HINT =
   "install Debian's prometheus-alertmanager package: apt-get install prometheus-alertmanager";
@@ -57,8 +56,6 @@ export interface WebhookReceiver {
   waitFor(match: (a: WebhookAlert) => boolean, what: string, timeoutMs?: number): Promise<WebhookAlert>;
   close(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const notifications: WebhookNotification[] = [];
@@ -119,9 +116,6 @@ export interface AlertmanagerServer {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
 export async function startAlertmanager(options: AlertmanagerOptions): Promise<AlertmanagerServer> {
   const binary = options.binary ?? findAlertmanager();
   const port = await freePort();
@@ -137,9 +131,10 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<A
     receivers: [{ name: "webhook", webhook_configs: [{ url: options.webhookUrl, send_resolved: true }] }],
   };
   writeFileSync(join(dir, "alertmanager.yml"), JSON.stringify(config, null, 2));
-  const child = spawn(
+  const server = await startLoopbackProcess({
+    name: "alertmanager",
     binary,
-    [
+    args: [
       `--config.file=${join(dir, "alertmanager.yml")}`,
       `--storage.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
@@ -147,69 +142,10 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<A
       "--cluster.listen-address=",
       "--log.level=warn",
     ],
-    { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
-  );
-  live.add(child);
-  if (!exitHook) {
-    exitHook = true;
-    process.once("exit", () => {
-      for (const c of live) c.kill("SIGKILL");
-    });
-  }
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString("utf8")).slice(-20_000);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  let exitCode: number | string | null | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitCode = code ?? signal;
-      live.delete(child);
-      resolve();
-    });
-    child.once("error", (err) => {
-      if (child.pid !== undefined) return;
-      exitCode = `not started: ${err.message}. ${ALERTMANAGER_HINT}`;
-      live.delete(child);
-      resolve();
-    });
+    port,
+    dir,
+    installHint: ALERTMANAGER_HINT,
+    readyTimeoutMs: options.readyTimeoutMs,
   });
-  const tail = () => output.trim().split("\n").slice(-15).join("\n");
-  const url = `http://127.0.0.1:${port}`;
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (exitCode === undefined) {
-        child.kill("SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
-        if (timedOut) {
-          child.kill("SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
-  for (;;) {
-    if (exitCode !== undefined) {
-      await stop();
-      throw new Error(`alertmanager exited (${String(exitCode)}) before it was ready:\n${tail()}`);
-    }
-    const ok = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`alertmanager at ${url} was not ready in time:\n${tail()}`);
-    }
-    await sleep(100);
-  }
-  return { address: `127.0.0.1:${port}`, url, logs: tail, stop };
+  return { address: `127.0.0.1:${port}`, url: server.url, logs: server.logs, stop: server.stop };
 }

@@ -2,11 +2,11 @@
 // PATH, started on a free loopback port with a generated config (the given targets scraped every second), its
 // TSDB in a temporary directory, and no listener other than 127.0.0.1:PORT. Stop it with `stop()` (SIGTERM,
 // then SIGKILL after a grace period); a process-exit hook kills any server a crashed test left behind.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { execFileSync } from "node:child_process";
+import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { freePort, sleep, startLoopbackProcess } from "./loopback-process.js";
 
 export const INSTALL_HINT = "install Debian's prometheus package: apt-get install prometheus";
 
@@ -136,27 +136,8 @@ export interface PrometheusServer {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-let exitHook = false;
-
-function killLeftovers(): void {
-  for (const child of live) child.kill("SIGKILL");
-}
-
-/** A free TCP port on 127.0.0.1 (the OS's pick; Prometheus binds it right after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Re-exported: other helpers pick ports the same way.
+export { freePort };
 
 interface ApiBody {
   status?: string;
@@ -205,9 +186,10 @@ async function startOnce(
     join(dir, "prometheus.yml"),
     JSON.stringify({ ...config, ...alertingConfig(options, config.global) }, null, 2),
   );
-  const child = spawn(
+  const server = await startLoopbackProcess({
+    name: "prometheus",
     binary,
-    [
+    args: [
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
@@ -215,76 +197,13 @@ async function startOnce(
       "--log.level=warn",
       ...(options.flags ?? []),
     ],
-    { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
-  );
-  live.add(child);
-  if (!exitHook) {
-    exitHook = true;
-    process.once("exit", killLeftovers);
-  }
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString("utf8")).slice(-20_000);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  // Set once the process is gone (or never started).
-  let exitCode: number | string | null | undefined;
-  let spawnFailure: Error | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitCode = code ?? signal;
-      live.delete(child);
-      resolve();
-    });
-    child.once("error", (err) => {
-      // Failed to spawn (or to signal): without a process there is no "exit" to wait for.
-      if (child.pid !== undefined) return;
-      spawnFailure = new Error(`cannot start ${binary}: ${err.message}. ${INSTALL_HINT}`);
-      exitCode ??= "not started";
-      live.delete(child);
-      resolve();
-    });
+    port,
+    dir,
+    installHint: INSTALL_HINT,
+    readyTimeoutMs: options.readyTimeoutMs,
   });
-  const tail = () => output.trim().split("\n").slice(-15).join("\n");
-  const url = `http://127.0.0.1:${port}`;
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (exitCode === undefined) {
-        child.kill("SIGTERM");
-        const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
-        if (timedOut) {
-          child.kill("SIGKILL");
-          await exited;
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  // Ready: /-/ready answers 200 once the TSDB is open and the scrape manager runs.
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
-  try {
-    for (;;) {
-      if (spawnFailure) throw spawnFailure;
-      if (exitCode !== undefined) {
-        throw new Error(`prometheus exited (${String(exitCode)}) before it was ready:\n${tail()}`);
-      }
-      const ok = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) throw new Error(`prometheus at ${url} was not ready in time:\n${tail()}`);
-      await sleep(100);
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  const { url, stop } = server;
+  const tail = server.logs;
 
   const api = async (path: string, params: Record<string, string | string[]>): Promise<unknown> => {
     const body = new URLSearchParams();
@@ -323,6 +242,7 @@ async function startOnce(
     for (;;) {
       const last = await query(promql);
       if (done(last)) return last;
+      const exitCode = server.exitStatus();
       if (exitCode !== undefined) throw new Error(`prometheus exited (${String(exitCode)}):\n${tail()}`);
       if (Date.now() > until) {
         throw new Error(
@@ -338,7 +258,7 @@ async function startOnce(
     url,
     port,
     job,
-    pid: child.pid!,
+    pid: server.pid,
     query,
     series: async (match) => (await api("/api/v1/series", { "match[]": match })) as Record<string, string>[],
     waitForScrapes: async (selector, n, timeoutMs = 60_000) => {
