@@ -6,16 +6,11 @@
 // finishes the job without repeating it: the route is set to the stored weight (never shifted twice),
 // commands already in status history are not applied again, and a look already saved is not taken again.
 import { decide } from "../core/judge/decide.js";
-import { planJudge, type JudgePlan } from "../core/judge/plan.js";
-import type { Look } from "../core/analysis/look.js";
-import { analyzeLook, findingsOf, initialOnlineState } from "../core/analysis/online.js";
-import type { Policy } from "../core/policy/schema.js";
 import type { VoiceRollout, VoiceRolloutCommand } from "../core/resource/voicerollout.js";
 import {
   initialStatus,
   isTerminal,
   reconcileRollout,
-  type AnalysisObservation,
   type Command,
   type MachineOptions,
   type Phase,
@@ -25,6 +20,7 @@ import { parseDuration, type Step } from "../core/rollout/plan.js";
 import type { Decision } from "../core/types.js";
 import { silentLogger, type Logger } from "./log.js";
 import { withOutbox } from "./notifications/outbox.js";
+import { analyse, type AnalysisPass } from "./phases/analysis.js";
 import { applyPinning } from "./pinning.js";
 import { changedByHandReason, checkRoute, repairedMessage, restoredMessage } from "./route-edits.js";
 import { canaryReplicasFor, gpusOf, isPoolReason, surgePlan } from "./surge.js";
@@ -34,7 +30,6 @@ import {
   RouteChangedByHandError,
   type Ports,
   type RolloutRef,
-  type StoredAnalysis,
 } from "./ports.js";
 import {
   APPROVAL_EXPIRED,
@@ -94,9 +89,6 @@ interface PendingEvent {
   readonly message: string;
 }
 
-/** Why a whole look is missing; no error text, which may carry a URL or a response body. */
-const SOURCE_FAILED = "the metric source failed at this look";
-
 function toCommand(c: VoiceRolloutCommand): Command {
   const { action, user, reason, full, accept } = c.spec;
   if (action === "promote") return { kind: action, user, reason, full };
@@ -120,81 +112,6 @@ export function machineOptions(rollout: VoiceRollout): MachineOptions {
 }
 
 export const DEFAULT_APPROVAL_DEADLINE = "4h";
-
-/** The findings as they stand after the stored state's latest look: the same between two looks as at it. */
-function observe(policy: Policy, plan: JudgePlan, stored: StoredAnalysis): AnalysisObservation {
-  const gaps: Look = { at: stored.lastLookAt, canaryWeight: 0, cells: [], unavailable: stored.unavailable };
-  const findings = findingsOf(plan, stored.state, gaps);
-  const d = decide(findings, policy);
-  return { at: stored.lastLookAt, findings, decision: d.decision, summary: d.summary };
-}
-
-interface AnalysisPass {
-  readonly stored: StoredAnalysis;
-  readonly observation: AnalysisObservation | null;
-  readonly restarted: boolean;
-  readonly lostLooks: number;
-  readonly analysisMs: number | undefined;
-}
-
-/**
- * Loads the analysis state, takes a look when one is due, and saves the state before the status is written,
- * so a pass that dies after the save does not take the same look twice. A look whose source fails adds no
- * samples and marks every metric unavailable: its findings are nodata (or still fail), never a new pass.
- */
-async function analyse(
-  ports: Ports,
-  rollout: VoiceRollout,
-  policy: Policy,
-  weight: number,
-  intervalMs: number,
-  now: number,
-  log: Logger,
-): Promise<AnalysisPass> {
-  const plan = planJudge(policy);
-  const previous = rollout.status?.analysis;
-  const loaded = await ports.analysis.load(rollout);
-  const lostLooks = previous?.looks ?? 0;
-  // Status counts the stored state's looks; more looks in status than in the store means it was lost.
-  const restarted = lostLooks > (loaded?.state.looks ?? 0);
-  let stored: StoredAnalysis = loaded ?? {
-    state: initialOnlineState(),
-    // The next look starts where the last one recorded in status ended (or now, for a new rollout).
-    lastLookAt: fromTime(previous?.lastLookAt) ?? now,
-  };
-  let changed = loaded === null;
-  let analysisMs: number | undefined;
-  if (now - stored.lastLookAt >= intervalMs) {
-    const started = ports.clock.now();
-    let look: Look | null = null;
-    try {
-      look = await ports.metrics.for(rollout, policy).look(stored.lastLookAt, now, weight);
-    } catch (err) {
-      log.warn("look failed: the metric source did not answer", {
-        error: err,
-        from: toTime(stored.lastLookAt),
-        to: toTime(now),
-      });
-    }
-    if (look) {
-      const r = analyzeLook(policy, stored.state, look, plan);
-      const unavailable =
-        look.unavailable && Object.keys(look.unavailable).length > 0 ? look.unavailable : undefined;
-      stored = { state: r.state, lastLookAt: now, unavailable };
-    } else {
-      // The window's samples are skipped, as a simulated fault skips them: the tests stay valid without
-      // them, and the state's first-look alpha split is not spent on a look that saw nothing.
-      const unavailable = Object.fromEntries(policy.spec.metrics.map((m) => [m.name, SOURCE_FAILED]));
-      stored = { state: stored.state, lastLookAt: now, unavailable };
-    }
-    analysisMs = ports.clock.now() - started;
-    changed = true;
-  }
-  if (changed) await ports.analysis.save(rollout, stored);
-  const observation =
-    stored.state.looks > 0 || stored.unavailable !== undefined ? observe(policy, plan, stored) : null;
-  return { stored, observation, restarted, lostLooks, analysisMs };
-}
 
 function decisionsOf(status: RolloutStatus, events: readonly PendingEvent[]): DecisionMade[] {
   const out: DecisionMade[] = [];

@@ -1,0 +1,91 @@
+// Phase 4 of a pass, the analysis look: load the online analysis state, take a look of live traffic when one
+// is due, save the state before the status is written, and read the findings as they stand. analyse() and
+// observe() are the reconciler's own, moved here unchanged when the pass was split by concern.
+import { decide } from "../../core/judge/decide.js";
+import { planJudge, type JudgePlan } from "../../core/judge/plan.js";
+import type { Look } from "../../core/analysis/look.js";
+import { analyzeLook, findingsOf, initialOnlineState } from "../../core/analysis/online.js";
+import type { Policy } from "../../core/policy/schema.js";
+import type { VoiceRollout } from "../../core/resource/voicerollout.js";
+import type { AnalysisObservation } from "../../core/rollout/machine.js";
+import type { Logger } from "../log.js";
+import type { Ports, StoredAnalysis } from "../ports.js";
+import { fromTime, toTime } from "../status.js";
+
+/** Why a whole look is missing; no error text, which may carry a URL or a response body. */
+export const SOURCE_FAILED = "the metric source failed at this look";
+
+/** The findings as they stand after the stored state's latest look: the same between two looks as at it. */
+export function observe(policy: Policy, plan: JudgePlan, stored: StoredAnalysis): AnalysisObservation {
+  const gaps: Look = { at: stored.lastLookAt, canaryWeight: 0, cells: [], unavailable: stored.unavailable };
+  const findings = findingsOf(plan, stored.state, gaps);
+  const d = decide(findings, policy);
+  return { at: stored.lastLookAt, findings, decision: d.decision, summary: d.summary };
+}
+
+export interface AnalysisPass {
+  readonly stored: StoredAnalysis;
+  readonly observation: AnalysisObservation | null;
+  readonly restarted: boolean;
+  readonly lostLooks: number;
+  readonly analysisMs: number | undefined;
+}
+
+/**
+ * Loads the analysis state, takes a look when one is due, and saves the state before the status is written,
+ * so a pass that dies after the save does not take the same look twice. A look whose source fails adds no
+ * samples and marks every metric unavailable: its findings are nodata (or still fail), never a new pass.
+ */
+export async function analyse(
+  ports: Ports,
+  rollout: VoiceRollout,
+  policy: Policy,
+  weight: number,
+  intervalMs: number,
+  now: number,
+  log: Logger,
+): Promise<AnalysisPass> {
+  const plan = planJudge(policy);
+  const previous = rollout.status?.analysis;
+  const loaded = await ports.analysis.load(rollout);
+  const lostLooks = previous?.looks ?? 0;
+  // Status counts the stored state's looks; more looks in status than in the store means it was lost.
+  const restarted = lostLooks > (loaded?.state.looks ?? 0);
+  let stored: StoredAnalysis = loaded ?? {
+    state: initialOnlineState(),
+    // The next look starts where the last one recorded in status ended (or now, for a new rollout).
+    lastLookAt: fromTime(previous?.lastLookAt) ?? now,
+  };
+  let changed = loaded === null;
+  let analysisMs: number | undefined;
+  if (now - stored.lastLookAt >= intervalMs) {
+    const started = ports.clock.now();
+    let look: Look | null = null;
+    try {
+      look = await ports.metrics.for(rollout, policy).look(stored.lastLookAt, now, weight);
+    } catch (err) {
+      log.warn("look failed: the metric source did not answer", {
+        error: err,
+        from: toTime(stored.lastLookAt),
+        to: toTime(now),
+      });
+    }
+    if (look) {
+      const r = analyzeLook(policy, stored.state, look, plan);
+      const unavailable =
+        look.unavailable && Object.keys(look.unavailable).length > 0 ? look.unavailable : undefined;
+      stored = { state: r.state, lastLookAt: now, unavailable };
+    } else {
+      // The window's samples are skipped, as a simulated fault skips them: the tests stay valid without
+      // them, and the state's first-look alpha split is not spent on a look that saw nothing.
+      const unavailable = Object.fromEntries(policy.spec.metrics.map((m) => [m.name, SOURCE_FAILED]));
+      stored = { state: stored.state, lastLookAt: now, unavailable };
+    }
+    analysisMs = ports.clock.now() - started;
+    changed = true;
+  }
+  if (changed) await ports.analysis.save(rollout, stored);
+  const observation =
+    stored.state.looks > 0 || stored.unavailable !== undefined ? observe(policy, plan, stored) : null;
+  return { stored, observation, restarted, lostLooks, analysisMs };
+}
