@@ -7,10 +7,11 @@ import type { Look } from "../../core/analysis/look.js";
 import { analyzeLook, findingsOf, initialOnlineState } from "../../core/analysis/online.js";
 import type { Policy } from "../../core/policy/schema.js";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
-import type { AnalysisObservation } from "../../core/rollout/machine.js";
+import type { AnalysisObservation, RolloutStatus } from "../../core/rollout/machine.js";
 import type { Logger } from "../log.js";
 import type { Ports, StoredAnalysis } from "../ports.js";
 import { fromTime, toTime } from "../status.js";
+import type { Pass } from "./pass.js";
 
 /** Why a whole look is missing; no error text, which may carry a URL or a response body. */
 export const SOURCE_FAILED = "the metric source failed at this look";
@@ -88,4 +89,24 @@ export async function analyse(
   const observation =
     stored.state.looks > 0 || stored.unavailable !== undefined ? observe(policy, plan, stored) : null;
   return { stored, observation, restarted, lostLooks, analysisMs };
+}
+
+/**
+ * The phase as the pass runs it: a rollout that had ended takes no look, and drops a state left over by a
+ * pass that died before dropping it, before a retry could judge the new canary with the evidence against
+ * the old one. Without a usable policy nothing is judged.
+ */
+export async function lookAtCanary(
+  pass: Pass,
+  policy: Policy | null,
+  before: RolloutStatus,
+  terminalBefore: boolean,
+): Promise<AnalysisPass | null> {
+  const { ports, rollout } = pass;
+  if (terminalBefore) {
+    if ((await ports.analysis.load(rollout)) !== null) await ports.analysis.remove(rollout);
+    return null;
+  }
+  if (!policy) return null;
+  return analyse(ports, rollout, policy, before.canaryWeight, pass.intervalMs, pass.now, pass.log);
 }
