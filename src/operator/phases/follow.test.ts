@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { CANARY, passAt, sceneOf, STABLE } from "../../../test/support/reconciler-harness.js";
+import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
+import { RouteChangedByHandError } from "../ports.js";
+import { followStatus } from "./follow.js";
+import type { Start } from "./pass.js";
+import { readWorld } from "./world.js";
+
+const at = (canaryWeight: number, o: Partial<RolloutStatus> = {}): RolloutStatus => ({
+  ...initialStatus(0),
+  canaryWeight,
+  ...o,
+});
+const startOf = (before: RolloutStatus, handEdited: number | null = null): Start => ({
+  found: {
+    stored: before,
+    route: handEdited === null ? { kind: "agrees" } : { kind: "byHand", routed: handEdited, written: 0 },
+    handEdited,
+  },
+  commands: {
+    repeats: [],
+    pausedByHand: false,
+    routeApproval: undefined,
+    extraApprovals: [],
+    fresh: [],
+    routeBack: false,
+  },
+  before,
+  terminalBefore: false,
+});
+const noSizing = { surgeTarget: null, poolProblem: null };
+
+describe("phase 10: the world follows the status", () => {
+  it("the route takes the status's weight", async () => {
+    const scene = sceneOf();
+    const pass = await passAt(scene);
+    const world = await readWorld(pass, at(0), false);
+    const r = await followStatus(
+      pass,
+      pass.rollout,
+      startOf(at(0)),
+      world,
+      { handPause: null },
+      noSizing,
+      at(25),
+      [],
+    );
+    expect(r.routeRefused).toBe(false);
+    expect(scene.ports.router.writes.map((w) => w.weight)).toEqual([25]);
+  });
+
+  it("a route changed by hand is left alone while the rollout is paused on it", async () => {
+    const scene = sceneOf();
+    scene.ports.router.setWeight(scene.ref, 60);
+    const pass = await passAt(scene);
+    const paused = at(25, { phase: "Paused", pause: { kind: "approval", reason: "edit", since: 0 } });
+    const world = await readWorld(pass, paused, false);
+    await followStatus(
+      pass,
+      pass.rollout,
+      startOf(paused, 60),
+      world,
+      { handPause: paused },
+      noSizing,
+      paused,
+      [],
+    );
+    expect(scene.ports.router.weightOf(scene.ref)).toBe(60);
+    expect(scene.ports.router.calls).toBe(0);
+  });
+
+  it("an edit made during the pass is refused by the router, not overwritten", async () => {
+    const scene = sceneOf();
+    scene.ports.router.faults.failNext("setCanaryWeight", new RouteChangedByHandError("edited", 70, 0));
+    const pass = await passAt(scene);
+    const world = await readWorld(pass, at(0), false);
+    const r = await followStatus(
+      pass,
+      pass.rollout,
+      startOf(at(0)),
+      world,
+      { handPause: null },
+      noSizing,
+      at(25),
+      [],
+    );
+    expect(r.routeRefused).toBe(true);
+  });
+
+  it("under a surge budget the stable gives up only what the canary's next size needs, after the route", async () => {
+    const spec = { canary: { deployment: CANARY.name }, nodePool: { name: "l4", maxSurgeGPUs: 4 } };
+    const scene = sceneOf({ spec, stableReplicas: 8 });
+    scene.ports.rollouts.put({
+      ...scene.ports.rollouts.peek(scene.ref)!,
+      status: { pool: { stableReplicasAtStart: 8 } },
+    });
+    const pass = await passAt(scene);
+    const world = await readWorld(pass, at(25), false);
+    // The canary goes to 4 for 50% next; 8 + 4 GPUs is the budget's limit with the stable at 8, so it holds.
+    await followStatus(
+      pass,
+      pass.rollout,
+      startOf(at(25)),
+      world,
+      { handPause: null },
+      { surgeTarget: 50, poolProblem: null },
+      at(25),
+      [],
+    );
+    expect(scene.ports.workloads.scales).toEqual([]);
+    // At 50% the canary's full size (8) needs the stable down to 4, its floor for the 50% it still serves.
+    await followStatus(
+      pass,
+      pass.rollout,
+      startOf(at(50)),
+      world,
+      { handPause: null },
+      { surgeTarget: 100, poolProblem: null },
+      at(50),
+      [],
+    );
+    expect(scene.ports.workloads.scales).toEqual([{ name: STABLE.name, replicas: 4 }]);
+    expect(pass.events.map((e) => e.reason)).toEqual(["StableScaledDown"]);
+  });
+
+  it("a step waiting for the pool takes no replica from the stable", async () => {
+    const spec = { canary: { deployment: CANARY.name }, nodePool: { name: "l4", maxSurgeGPUs: 4 } };
+    const scene = sceneOf({ spec, stableReplicas: 8 });
+    scene.ports.rollouts.put({
+      ...scene.ports.rollouts.peek(scene.ref)!,
+      status: { pool: { stableReplicasAtStart: 8 } },
+    });
+    const pass = await passAt(scene);
+    const world = await readWorld(pass, at(50), false);
+    const sizing = { surgeTarget: 100, poolProblem: { reason: "InsufficientGPUs", message: "m" } };
+    await followStatus(pass, pass.rollout, startOf(at(50)), world, { handPause: null }, sizing, at(50), []);
+    expect(scene.ports.workloads.scales).toEqual([]);
+  });
+});
