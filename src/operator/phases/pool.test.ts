@@ -13,6 +13,7 @@ import { actionableOf, type SortedCommands } from "./commands.js";
 import type { Held } from "./holds.js";
 import type { Start } from "./pass.js";
 import { poolHold, sizeCanary, type Sizing } from "./pool.js";
+import { reconcile } from "../reconciler.js";
 import { readWorld } from "./world.js";
 
 const POOL = { "voicectl.dev/pool": "l4" };
@@ -160,5 +161,34 @@ describe("phase 6: the canary against its pool", () => {
     );
     expect(byHand.status).toBe(handPause);
     expect(byHand.pausedFor).toBe(ROUTE_CHANGED_BY_HAND);
+  });
+});
+
+describe("a raise followed by a pause for approval, under a surge budget", () => {
+  it("sizes the canary for the raise: the pause after it is reached at the raised weight", async () => {
+    const scene = poolScene(12, 8, {
+      canary: { deployment: CANARY.name },
+      nodePool: { name: "l4", gpusPerReplica: 1, maxSurgeGPUs: 4 },
+      steps: [{ setWeight: 25 }, { pause: {} }, { setWeight: 100 }],
+    });
+    const { sizing } = await size(scene, initialStatus(0));
+    expect(sizing.surgeTarget).toBe(25);
+    expect(scene.ports.workloads.scales).toEqual([{ name: CANARY.name, replicas: 2 }]);
+  });
+
+  it("so the rollout reaches the pause instead of waiting forever for a canary nobody scales", async () => {
+    const scene = poolScene(12, 8, {
+      canary: { deployment: CANARY.name },
+      nodePool: { name: "l4", gpusPerReplica: 1, maxSurgeGPUs: 4 },
+      steps: [{ setWeight: 25 }, { pause: {} }, { setWeight: 100 }],
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await reconcile(scene.ref, scene.ports);
+      const replicas = scene.ports.workloads.replicasOf(CANARY);
+      if (replicas) scene.ports.workloads.setReady(CANARY, replicas);
+      scene.ports.clock.advance(r.requeueAfterMs ?? 0);
+    }
+    expect(scene.ports.rollouts.peek(scene.ref)?.status).toMatchObject({ phase: "Paused", canaryWeight: 25 });
+    expect(scene.ports.router.weightOf(scene.ref)).toBe(25);
   });
 });

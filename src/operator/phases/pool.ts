@@ -114,8 +114,10 @@ export async function sizeCanary(
         now,
         pass.machine,
       );
+      // A pause the run stops at (a step's pause for approval after a raise) is reached at the raised
+      // weight: the canary is sized for it too, or the raise would wait for a canary nobody scales.
       const target =
-        dry.status.phase === "Progressing" || dry.status.phase === "Promoted"
+        dry.status.phase === "Progressing" || dry.status.phase === "Promoted" || dry.status.phase === "Paused"
           ? dry.status.canaryWeight
           : before.canaryWeight;
       surgeTarget = target;
