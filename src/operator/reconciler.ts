@@ -9,9 +9,8 @@
 // The pass is a sequence of phases, each a module under phases/ named for its concern (docs/architecture.md
 // lists them). They share the Pass (pass.ts: the rollout as read, the ports, the clock reading, the Events
 // so far) and hand on small typed records; the order of their side effects is the order below.
-import { isTerminal } from "../core/rollout/machine.js";
+import { isTerminal, type Phase } from "../core/rollout/machine.js";
 import { silentLogger, type Logger } from "./log.js";
-import type { Phase } from "../core/rollout/machine.js";
 import { lookAtCanary } from "./phases/analysis.js";
 import { actionableOf, sortCommands } from "./phases/commands.js";
 import { decisionsOf, finish, requeueAfter, type DecisionMade } from "./phases/finish.js";
