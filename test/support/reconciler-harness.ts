@@ -6,11 +6,14 @@ import type { CellBatch, Look } from "../../src/core/analysis/look.js";
 import {
   voiceRolloutSpecSchema,
   type VoiceRollout,
+  type VoiceRolloutCommand,
   type VoiceRolloutStatus,
 } from "../../src/core/resource/voicerollout.js";
+import type { RolloutStatus } from "../../src/core/rollout/machine.js";
 import { silentLogger } from "../../src/operator/log.js";
 import { memoryPorts, type LookScript, type MemoryPorts } from "../../src/operator/memory.js";
-import { passOf, type Pass } from "../../src/operator/phases/pass.js";
+import type { SortedCommands } from "../../src/operator/phases/commands.js";
+import { passOf, type Pass, type Start } from "../../src/operator/phases/pass.js";
 import type { RolloutRef } from "../../src/operator/ports.js";
 import { moments } from "./batches.js";
 import { makePolicy, type MetricInput } from "./policy.js";
@@ -96,4 +99,53 @@ export async function passAt(scene: Scene): Promise<Pass> {
 export function storeStatus(scene: Scene, status: VoiceRolloutStatus): void {
   const r = scene.ports.rollouts.peek(scene.ref)!;
   scene.ports.rollouts.put({ ...r, status });
+}
+
+/** Pending commands of a pass with none: nothing repeated, answered or fresh. */
+export const NO_COMMANDS: SortedCommands = {
+  repeats: [],
+  pausedByHand: false,
+  routeApproval: undefined,
+  extraApprovals: [],
+  fresh: [],
+  routeBack: false,
+};
+
+/** Where a phase's pass starts: from `before`, the route agreeing with it and no commands, unless told. */
+export function startAt(before: RolloutStatus, o: Partial<Start> = {}): Start {
+  return {
+    found: { stored: before, route: { kind: "agrees" }, handEdited: null },
+    commands: NO_COMMANDS,
+    before,
+    terminalBefore: false,
+    ...o,
+  };
+}
+
+/** A VoiceRolloutCommand for rollout tts, as `voicectl rollout <action>` creates it. */
+export function commandOf(
+  name: string,
+  action: VoiceRolloutCommand["spec"]["action"],
+  extra: Partial<VoiceRolloutCommand["spec"]> = {},
+): VoiceRolloutCommand {
+  return {
+    apiVersion: "voicectl.dev/v1alpha1",
+    kind: "VoiceRolloutCommand",
+    metadata: { namespace: NS, name },
+    spec: { rollout: "tts", action, user: "oncall@example.com", reason: "test", full: false, ...extra },
+  };
+}
+
+/** A stored status paused with a Paused condition of `reason` (and any further conditions). */
+export function pausedOn(reason: string, ...more: { type: string; reason: string }[]): VoiceRolloutStatus {
+  const at = "2026-12-04T00:00:00Z";
+  return {
+    phase: "Paused",
+    conditions: [{ type: "Paused", reason }, ...more].map((c) => ({
+      ...c,
+      status: c.type === "Paused" ? ("True" as const) : ("False" as const),
+      message: reason,
+      lastTransitionTime: at,
+    })),
+  };
 }

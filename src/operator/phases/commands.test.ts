@@ -1,22 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { VoiceRolloutCommand, VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
+import { commandOf, pausedOn } from "../../../test/support/reconciler-harness.js";
+import type { VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { ROUTE_CHANGED_BY_HAND } from "../status.js";
 import { actionableOf, sortCommands, toCommand } from "./commands.js";
 import type { RouteFound } from "./route-check.js";
-
-function command(
-  name: string,
-  action: VoiceRolloutCommand["spec"]["action"],
-  extra: Partial<VoiceRolloutCommand["spec"]> = {},
-): VoiceRolloutCommand {
-  return {
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRolloutCommand",
-    metadata: { namespace: "voice", name },
-    spec: { rollout: "tts", action, user: "oncall@example.com", reason: "test", full: false, ...extra },
-  };
-}
 
 const progressing: RolloutStatus = { ...initialStatus(0), canaryWeight: 25 };
 const paused: RolloutStatus = {
@@ -24,18 +12,7 @@ const paused: RolloutStatus = {
   phase: "Paused",
   pause: { kind: "approval", reason: "changed by hand", since: 0 },
 };
-const pausedByHand: VoiceRolloutStatus = {
-  phase: "Paused",
-  conditions: [
-    {
-      type: "Paused",
-      status: "True",
-      reason: ROUTE_CHANGED_BY_HAND,
-      message: "changed by hand",
-      lastTransitionTime: "2026-12-04T00:00:00Z",
-    },
-  ],
-};
+const pausedByHand = pausedOn(ROUTE_CHANGED_BY_HAND);
 
 const agrees = (stored: RolloutStatus): RouteFound => ({
   stored,
@@ -56,7 +33,7 @@ describe("phase 2: sorting commands", () => {
       ],
     };
     const sorted = sortCommands(
-      [command("c1", "approve"), command("c2", "abort")],
+      [commandOf("c1", "approve"), commandOf("c2", "abort")],
       previous,
       agrees(progressing),
     );
@@ -67,7 +44,7 @@ describe("phase 2: sorting commands", () => {
   });
 
   it("while paused on a hand edit, the first approval answers the edit and later ones are ignored", () => {
-    const pending = [command("a1", "approve"), command("p1", "promote"), command("a2", "approve")];
+    const pending = [commandOf("a1", "approve"), commandOf("p1", "promote"), commandOf("a2", "approve")];
     const sorted = sortCommands(pending, pausedByHand, byHand(paused));
     expect(sorted.pausedByHand).toBe(true);
     expect(sorted.routeApproval?.metadata.name).toBe("a1");
@@ -77,7 +54,7 @@ describe("phase 2: sorting commands", () => {
   });
 
   it("an approval given before the hand-edit pause was announced waits: not the machine's, not the edit's", () => {
-    const sorted = sortCommands([command("a1", "approve")], undefined, byHand(progressing));
+    const sorted = sortCommands([commandOf("a1", "approve")], undefined, byHand(progressing));
     expect(sorted.pausedByHand).toBe(false);
     expect(sorted.routeApproval).toBeUndefined();
     expect(sorted.fresh).toEqual([]);
@@ -92,10 +69,10 @@ describe("phase 2: sorting commands", () => {
 
   it("a hold lets only an abort or a retry through to the machine", () => {
     const fresh = [
-      command("ap", "approve"),
-      command("ab", "abort"),
-      command("pr", "promote"),
-      command("re", "retry"),
+      commandOf("ap", "approve"),
+      commandOf("ab", "abort"),
+      commandOf("pr", "promote"),
+      commandOf("re", "retry"),
     ];
     expect(actionableOf(fresh, true).commands.map((c) => c.metadata.name)).toEqual(["ab", "re"]);
     const open = actionableOf(fresh, false);
@@ -104,16 +81,16 @@ describe("phase 2: sorting commands", () => {
   });
 
   it("the machine's command keeps what each action carries: promote's full, approve's accept", () => {
-    expect(toCommand(command("p", "promote", { full: true }))).toEqual({
+    expect(toCommand(commandOf("p", "promote", { full: true }))).toEqual({
       kind: "promote",
       user: "oncall@example.com",
       reason: "test",
       full: true,
     });
-    expect(toCommand(command("a", "approve", { accept: [{ metric: "cost" }] }))).toMatchObject({
+    expect(toCommand(commandOf("a", "approve", { accept: [{ metric: "cost" }] }))).toMatchObject({
       kind: "approve",
       accept: [{ metric: "cost" }],
     });
-    expect(toCommand(command("a", "approve", { accept: [] }))).not.toHaveProperty("accept");
+    expect(toCommand(commandOf("a", "approve", { accept: [] }))).not.toHaveProperty("accept");
   });
 });

@@ -1,25 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { MIN, passAt, sceneOf } from "../../../test/support/reconciler-harness.js";
+import { MIN, NO_COMMANDS, passAt, sceneOf, startAt } from "../../../test/support/reconciler-harness.js";
 import { initialOnlineState } from "../../core/analysis/online.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { POLICY_UNAVAILABLE } from "../status.js";
 import { decisionsOf, finish, requeueAfter, type Deadlines } from "./finish.js";
-import type { Start } from "./pass.js";
-
-const startOf = (before: RolloutStatus, o: Partial<Start> = {}): Start => ({
-  found: { stored: before, route: { kind: "agrees" }, handEdited: null },
-  commands: {
-    repeats: [],
-    pausedByHand: false,
-    routeApproval: undefined,
-    extraApprovals: [],
-    fresh: [],
-    routeBack: false,
-  },
-  before,
-  terminalBefore: false,
-  ...o,
-});
 
 describe("phase 11: what is told and tidied", () => {
   it("records every Event, one lost Event failing nothing, then marks repeats and results", async () => {
@@ -39,7 +23,7 @@ describe("phase 11: what is told and tidied", () => {
       { type: "Normal", reason: "Second", message: "2" },
     );
     const before = initialStatus(0);
-    const start = startOf(before, { commands: { ...startOf(before).commands, repeats: [a] } });
+    const start = startAt(before, { commands: { ...NO_COMMANDS, repeats: [a] } });
     await finish(pass, pass.rollout, start, {
       next: before,
       names: new Map(),
@@ -62,9 +46,9 @@ describe("phase 11: what is told and tidied", () => {
     const before = initialStatus(0);
     const ended: RolloutStatus = { ...before, phase: "Promoted" };
     const none = { names: new Map(), results: new Map() };
-    await finish(pass, pass.rollout, startOf(ended, { terminalBefore: true }), { next: ended, ...none });
+    await finish(pass, pass.rollout, startAt(ended, { terminalBefore: true }), { next: ended, ...none });
     expect(scene.ports.analysis.has(scene.ref)).toBe(true);
-    await finish(pass, pass.rollout, startOf(before), { next: ended, ...none });
+    await finish(pass, pass.rollout, startAt(before), { next: ended, ...none });
     expect(scene.ports.analysis.has(scene.ref)).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { CANARY, passAt, sceneOf, STABLE } from "../../../test/support/reconciler-harness.js";
+import { CANARY, passAt, sceneOf, STABLE, startAt } from "../../../test/support/reconciler-harness.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { RouteChangedByHandError } from "../ports.js";
 import { followStatus } from "./follow.js";
-import type { Start } from "./pass.js";
+import type { Pass, Start } from "./pass.js";
+import type { World } from "./world.js";
 import { readWorld } from "./world.js";
 
 const at = (canaryWeight: number, o: Partial<RolloutStatus> = {}): RolloutStatus => ({
@@ -11,40 +12,40 @@ const at = (canaryWeight: number, o: Partial<RolloutStatus> = {}): RolloutStatus
   canaryWeight,
   ...o,
 });
-const startOf = (before: RolloutStatus, handEdited: number | null = null): Start => ({
-  found: {
-    stored: before,
-    route: handEdited === null ? { kind: "agrees" } : { kind: "byHand", routed: handEdited, written: 0 },
-    handEdited,
-  },
-  commands: {
-    repeats: [],
-    pausedByHand: false,
-    routeApproval: undefined,
-    extraApprovals: [],
-    fresh: [],
-    routeBack: false,
-  },
-  before,
-  terminalBefore: false,
-});
+/** From `before`, the route changed by hand to `handEdited` when given. */
+const startOf = (before: RolloutStatus, handEdited: number | null = null) =>
+  handEdited === null
+    ? startAt(before)
+    : startAt(before, {
+        found: { stored: before, route: { kind: "byHand", routed: handEdited, written: 0 }, handEdited },
+      });
 const noSizing = { surgeTarget: null, poolProblem: null };
+
+/** The phase on the scene's rollout as read, with no pins. */
+const follow = (
+  pass: Pass,
+  world: World,
+  start: Start,
+  next: RolloutStatus,
+  o: { handPause?: RolloutStatus; sizing?: Parameters<typeof followStatus>[5] } = {},
+) =>
+  followStatus(
+    pass,
+    pass.rollout,
+    start,
+    world,
+    { handPause: o.handPause ?? null },
+    o.sizing ?? noSizing,
+    next,
+    [],
+  );
 
 describe("phase 10: the world follows the status", () => {
   it("the route takes the status's weight", async () => {
     const scene = sceneOf();
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(0), false);
-    const r = await followStatus(
-      pass,
-      pass.rollout,
-      startOf(at(0)),
-      world,
-      { handPause: null },
-      noSizing,
-      at(25),
-      [],
-    );
+    const r = await follow(pass, world, startOf(at(0)), at(25));
     expect(r.routeRefused).toBe(false);
     expect(scene.ports.router.writes.map((w) => w.weight)).toEqual([25]);
   });
@@ -55,16 +56,7 @@ describe("phase 10: the world follows the status", () => {
     const pass = await passAt(scene);
     const paused = at(25, { phase: "Paused", pause: { kind: "approval", reason: "edit", since: 0 } });
     const world = await readWorld(pass, paused, false);
-    await followStatus(
-      pass,
-      pass.rollout,
-      startOf(paused, 60),
-      world,
-      { handPause: paused },
-      noSizing,
-      paused,
-      [],
-    );
+    await follow(pass, world, startOf(paused, 60), paused, { handPause: paused });
     expect(scene.ports.router.weightOf(scene.ref)).toBe(60);
     expect(scene.ports.router.calls).toBe(0);
   });
@@ -74,16 +66,7 @@ describe("phase 10: the world follows the status", () => {
     scene.ports.router.faults.failNext("setCanaryWeight", new RouteChangedByHandError("edited", 70, 0));
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(0), false);
-    const r = await followStatus(
-      pass,
-      pass.rollout,
-      startOf(at(0)),
-      world,
-      { handPause: null },
-      noSizing,
-      at(25),
-      [],
-    );
+    const r = await follow(pass, world, startOf(at(0)), at(25));
     expect(r.routeRefused).toBe(true);
   });
 
@@ -97,28 +80,10 @@ describe("phase 10: the world follows the status", () => {
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(25), false);
     // The canary goes to 4 for 50% next; 8 + 4 GPUs is the budget's limit with the stable at 8, so it holds.
-    await followStatus(
-      pass,
-      pass.rollout,
-      startOf(at(25)),
-      world,
-      { handPause: null },
-      { surgeTarget: 50, poolProblem: null },
-      at(25),
-      [],
-    );
+    await follow(pass, world, startOf(at(25)), at(25), { sizing: { surgeTarget: 50, poolProblem: null } });
     expect(scene.ports.workloads.scales).toEqual([]);
     // At 50% the canary's full size (8) needs the stable down to 4, its floor for the 50% it still serves.
-    await followStatus(
-      pass,
-      pass.rollout,
-      startOf(at(50)),
-      world,
-      { handPause: null },
-      { surgeTarget: 100, poolProblem: null },
-      at(50),
-      [],
-    );
+    await follow(pass, world, startOf(at(50)), at(50), { sizing: { surgeTarget: 100, poolProblem: null } });
     expect(scene.ports.workloads.scales).toEqual([{ name: STABLE.name, replicas: 4 }]);
     expect(pass.events.map((e) => e.reason)).toEqual(["StableScaledDown"]);
   });
@@ -133,7 +98,7 @@ describe("phase 10: the world follows the status", () => {
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(50), false);
     const sizing = { surgeTarget: 100, poolProblem: { reason: "InsufficientGPUs", message: "m" } };
-    await followStatus(pass, pass.rollout, startOf(at(50)), world, { handPause: null }, sizing, at(50), []);
+    await follow(pass, world, startOf(at(50)), at(50), { sizing });
     expect(scene.ports.workloads.scales).toEqual([]);
   });
 });

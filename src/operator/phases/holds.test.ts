@@ -1,53 +1,32 @@
 import { describe, expect, it } from "vitest";
-import { passAt, sceneOf, SIMILARITY_POLICY, storeStatus } from "../../../test/support/reconciler-harness.js";
-import type { VoiceRolloutCommand, VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
+import {
+  commandOf,
+  NO_COMMANDS,
+  passAt,
+  pausedOn,
+  sceneOf,
+  SIMILARITY_POLICY,
+  startAt,
+  storeStatus,
+} from "../../../test/support/reconciler-harness.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { POLICY_UNAVAILABLE, ROUTE_CHANGED_BY_HAND } from "../status.js";
-import type { SortedCommands } from "./commands.js";
 import { applyHolds } from "./holds.js";
-import type { Start } from "./pass.js";
 
 const NOW = 0;
 const progressing: RolloutStatus = { ...initialStatus(NOW), canaryWeight: 25, stepIndex: 1 };
-const noCommands: SortedCommands = {
-  repeats: [],
-  pausedByHand: false,
-  routeApproval: undefined,
-  extraApprovals: [],
-  fresh: [],
-  routeBack: false,
-};
-const startOf = (before: RolloutStatus, o: Partial<Start> = {}): Start => ({
-  found: { stored: before, route: { kind: "agrees" }, handEdited: null },
-  commands: noCommands,
-  before,
-  terminalBefore: false,
-  ...o,
-});
-const pausedOn = (reason: string): VoiceRolloutStatus => ({
-  phase: "Paused",
-  conditions: [
-    { type: "Paused", status: "True", reason, message: reason, lastTransitionTime: "2026-12-04T00:00:00Z" },
-  ],
-});
-const approval: VoiceRolloutCommand = {
-  apiVersion: "voicectl.dev/v1alpha1",
-  kind: "VoiceRolloutCommand",
-  metadata: { namespace: "voice", name: "fix-route" },
-  spec: {
-    rollout: "tts",
-    action: "approve",
-    user: "oncall@example.com",
-    reason: "my edit, sorry",
-    full: false,
-  },
-};
+const approval = commandOf("fix-route", "approve", { reason: "my edit, sorry" });
 const problem = "RolloutPolicy studio cannot be used: not found";
+const pausedForPolicy = (since: number): RolloutStatus => ({
+  ...progressing,
+  phase: "Paused",
+  pause: { kind: "analysis", reason: problem, since },
+});
 
 describe("phase 5: holds", () => {
   it("a policy that cannot be used pauses the rollout, once, and names the policy", async () => {
     const pass = await passAt(sceneOf());
-    const held = applyHolds(pass, startOf(progressing), { policy: null, policyProblem: problem });
+    const held = applyHolds(pass, startAt(progressing), { policy: null, policyProblem: problem });
     expect(held.status).toMatchObject({ phase: "Paused", pause: { kind: "analysis", reason: problem } });
     expect(held.pausedFor).toBe(POLICY_UNAVAILABLE);
     expect(pass.events).toEqual([{ type: "Warning", reason: POLICY_UNAVAILABLE, message: problem }]);
@@ -57,12 +36,8 @@ describe("phase 5: holds", () => {
     const scene = sceneOf();
     storeStatus(scene, pausedOn(POLICY_UNAVAILABLE));
     const pass = await passAt(scene);
-    const before: RolloutStatus = {
-      ...progressing,
-      phase: "Paused",
-      pause: { kind: "analysis", reason: problem, since: -5000 },
-    };
-    const held = applyHolds(pass, startOf(before), { policy: null, policyProblem: problem });
+    const before = pausedForPolicy(-5000);
+    const held = applyHolds(pass, startAt(before), { policy: null, policyProblem: problem });
     expect(held.status).toBe(before);
     expect(held.pausedFor).toBe(POLICY_UNAVAILABLE);
     expect(pass.events).toEqual([]);
@@ -72,12 +47,8 @@ describe("phase 5: holds", () => {
     const scene = sceneOf();
     storeStatus(scene, pausedOn(POLICY_UNAVAILABLE));
     const pass = await passAt(scene);
-    const before: RolloutStatus = {
-      ...progressing,
-      phase: "Paused",
-      pause: { kind: "analysis", reason: problem, since: 0 },
-    };
-    const held = applyHolds(pass, startOf(before), { policy: SIMILARITY_POLICY, policyProblem: null });
+    const before = pausedForPolicy(0);
+    const held = applyHolds(pass, startAt(before), { policy: SIMILARITY_POLICY, policyProblem: null });
     expect(held.status).toMatchObject({ phase: "Progressing", pause: null });
     expect(held.pausedFor).toBeUndefined();
     expect(pass.events.map((e) => e.reason)).toEqual(["PolicyAvailable"]);
@@ -85,7 +56,7 @@ describe("phase 5: holds", () => {
 
   it("a route changed by hand pauses for an approval, ahead of the policy's pause", async () => {
     const pass = await passAt(sceneOf());
-    const start = startOf(progressing, {
+    const start = startAt(progressing, {
       found: {
         stored: progressing,
         route: { kind: "byHand", routed: 60, written: 25, by: "kubectl-patch" },
@@ -111,9 +82,9 @@ describe("phase 5: holds", () => {
       phase: "Paused",
       pause: { kind: "approval", reason: "edit", since: 0 },
     };
-    const start = startOf(before, {
+    const start = startAt(before, {
       found: { stored: before, route: { kind: "byHand", routed: 60, written: 25 }, handEdited: 60 },
-      commands: { ...noCommands, pausedByHand: true, routeApproval: approval, routeBack: true },
+      commands: { ...NO_COMMANDS, pausedByHand: true, routeApproval: approval, routeBack: true },
     });
     const held = applyHolds(pass, start, { policy: null, policyProblem: null });
     expect(held.handPause).toBeNull();
@@ -128,7 +99,7 @@ describe("phase 5: holds", () => {
   it("a rollout that had ended is held by nothing", async () => {
     const pass = await passAt(sceneOf());
     const ended: RolloutStatus = { ...progressing, phase: "RolledBack" };
-    const held = applyHolds(pass, startOf(ended, { terminalBefore: true }), {
+    const held = applyHolds(pass, startAt(ended, { terminalBefore: true }), {
       policy: null,
       policyProblem: problem,
     });

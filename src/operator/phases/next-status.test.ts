@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { passAt, sceneOf, storeStatus } from "../../../test/support/reconciler-harness.js";
+import { passAt, sceneOf, startAt, storeStatus } from "../../../test/support/reconciler-harness.js";
 import { initialOnlineState } from "../../core/analysis/online.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import type { Pin } from "../pinning.js";
 import { toTime } from "../status.js";
 import type { AnalysisPass } from "./analysis.js";
 import { analysisStatus, assembleStatus } from "./next-status.js";
-import type { Start } from "./pass.js";
 import { pinsInStatus } from "./pins.js";
 import type { Transition } from "./transition.js";
 import { readWorld } from "./world.js";
@@ -85,19 +84,7 @@ describe("phase 8: the next status", () => {
   it("the whole status: the transition in the CRD's shape, with the pool record and this pass's reasons", async () => {
     const scene = sceneOf({ spec: { nodePool: { name: "l4", maxSurgeGPUs: 4 } } });
     const pass = await passAt(scene);
-    const start: Start = {
-      found: { stored: initialStatus(0), route: { kind: "agrees" }, handEdited: null },
-      commands: {
-        repeats: [],
-        pausedByHand: false,
-        routeApproval: undefined,
-        extraApprovals: [],
-        fresh: [],
-        routeBack: false,
-      },
-      before: initialStatus(0),
-      terminalBefore: false,
-    };
+    const start = startAt(initialStatus(0));
     const world = await readWorld(pass, start.before, false);
     pass.events.push({ type: "Normal", reason: "WeightSet", message: "step 1: canary weight 25%" });
     const next = await assembleStatus(pass, start, world, {

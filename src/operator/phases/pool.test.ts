@@ -2,35 +2,22 @@ import { describe, expect, it } from "vitest";
 import {
   CANARY,
   passAt,
+  pausedOn,
   sceneOf,
   STABLE,
+  startAt,
   storeStatus,
   type SpecInput,
 } from "../../../test/support/reconciler-harness.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { INSUFFICIENT_GPUS, POOL_CAPACITY, ROUTE_CHANGED_BY_HAND, SURGE_BUDGET_EXCEEDED } from "../status.js";
-import { actionableOf, type SortedCommands } from "./commands.js";
+import { actionableOf } from "./commands.js";
 import type { Held } from "./holds.js";
-import type { Start } from "./pass.js";
 import { poolHold, sizeCanary, type Sizing } from "./pool.js";
 import { reconcile } from "../reconciler.js";
 import { readWorld } from "./world.js";
 
 const POOL = { "voicectl.dev/pool": "l4" };
-const noCommands: SortedCommands = {
-  repeats: [],
-  pausedByHand: false,
-  routeApproval: undefined,
-  extraApprovals: [],
-  fresh: [],
-  routeBack: false,
-};
-const startOf = (before: RolloutStatus): Start => ({
-  found: { stored: before, route: { kind: "agrees" }, handEdited: null },
-  commands: noCommands,
-  before,
-  terminalBefore: false,
-});
 const heldAt = (status: RolloutStatus): Held => ({ status, pausedFor: undefined, handPause: null });
 
 /** Pool l4 of `nodes` one-GPU nodes, the stable placed on it with `stable` replicas. */
@@ -44,7 +31,7 @@ function poolScene(nodes: number, stable: number, spec: SpecInput) {
 
 async function size(scene: ReturnType<typeof sceneOf>, before: RolloutStatus) {
   const pass = await passAt(scene);
-  const start = startOf(before);
+  const start = startAt(before);
   const world = await readWorld(pass, before, false);
   const sizing = await sizeCanary(pass, start, world, heldAt(before), actionableOf([], false), null);
   return { pass, start, world, sizing };
@@ -108,25 +95,7 @@ describe("phase 6: the canary against its pool", () => {
 
   it("a pool pause resumes once the GPUs are there, and a hand edit's pause outranks the pool's", async () => {
     const scene = poolScene(6, 4, { nodePool: { name: "l4", gpusPerReplica: 1 } });
-    storeStatus(scene, {
-      phase: "Paused",
-      conditions: [
-        {
-          type: "Paused",
-          status: "True",
-          reason: INSUFFICIENT_GPUS,
-          message: "m",
-          lastTransitionTime: "2026-12-04T00:00:00Z",
-        },
-        {
-          type: POOL_CAPACITY,
-          status: "False",
-          reason: INSUFFICIENT_GPUS,
-          message: "m",
-          lastTransitionTime: "2026-12-04T00:00:00Z",
-        },
-      ],
-    });
+    storeStatus(scene, pausedOn(INSUFFICIENT_GPUS, { type: POOL_CAPACITY, reason: INSUFFICIENT_GPUS }));
     const before: RolloutStatus = {
       ...initialStatus(0),
       phase: "Paused",
@@ -142,7 +111,7 @@ describe("phase 6: the canary against its pool", () => {
     };
     const resumed = poolHold(
       pass,
-      startOf(before),
+      startAt(before),
       { pool: pass.rollout.spec.nodePool },
       heldAt(before),
       noProblem,
@@ -154,7 +123,7 @@ describe("phase 6: the canary against its pool", () => {
     const handPause: RolloutStatus = { ...before, pause: { kind: "approval", reason: "edit", since: 0 } };
     const byHand = poolHold(
       pass,
-      startOf(before),
+      startAt(before),
       { pool: pass.rollout.spec.nodePool },
       { status: handPause, pausedFor: ROUTE_CHANGED_BY_HAND, handPause },
       { ...noProblem, poolProblem: { reason: INSUFFICIENT_GPUS, message: "m2" } },

@@ -1,37 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { passAt, rolloutOf, sceneOf } from "../../../test/support/reconciler-harness.js";
-import type { VoiceRolloutCommand } from "../../core/resource/voicerollout.js";
+import {
+  commandOf,
+  NO_COMMANDS,
+  passAt,
+  rolloutOf,
+  sceneOf,
+  startAt,
+} from "../../../test/support/reconciler-harness.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
-import { actionableOf, type SortedCommands } from "./commands.js";
-import type { Start } from "./pass.js";
+import { actionableOf } from "./commands.js";
 import { machineOptions, transition } from "./transition.js";
-
-const noCommands: SortedCommands = {
-  repeats: [],
-  pausedByHand: false,
-  routeApproval: undefined,
-  extraApprovals: [],
-  fresh: [],
-  routeBack: false,
-};
-const startOf = (before: RolloutStatus, commands: SortedCommands = noCommands): Start => ({
-  found: { stored: before, route: { kind: "agrees" }, handEdited: null },
-  commands,
-  before,
-  terminalBefore: false,
-});
-function command(
-  name: string,
-  action: VoiceRolloutCommand["spec"]["action"],
-  reason = name,
-): VoiceRolloutCommand {
-  return {
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRolloutCommand",
-    metadata: { namespace: "voice", name },
-    spec: { rollout: "tts", action, user: "oncall@example.com", reason, full: false },
-  };
-}
 
 describe("phase 7: the transition", () => {
   it("a ready canary takes the first step's weight, and the machine's Events join the pass's", async () => {
@@ -39,7 +17,7 @@ describe("phase 7: the transition", () => {
     const before = initialStatus(pass.now);
     const t = transition(
       pass,
-      startOf(before),
+      startAt(before),
       { fatal: undefined },
       before,
       true,
@@ -55,10 +33,10 @@ describe("phase 7: the transition", () => {
     const pass = await passAt(sceneOf());
     const before = initialStatus(pass.now);
     // Listed approve first: the machine applies aborts first, and the match follows its order.
-    const approve = command("ok", "approve");
-    const abort = command("stop", "abort");
+    const approve = commandOf("ok", "approve");
+    const abort = commandOf("stop", "abort");
     const actionable = actionableOf([approve, abort], false);
-    const t = transition(pass, startOf(before), { fatal: undefined }, before, true, null, actionable);
+    const t = transition(pass, startAt(before), { fatal: undefined }, before, true, null, actionable);
     expect(t.next.phase).toBe("RolledBack");
     expect([...t.names]).toEqual([[0, "stop"]]);
     expect(t.results.get(abort)).toBe("applied at step 1");
@@ -67,18 +45,15 @@ describe("phase 7: the transition", () => {
 
   it("the approval answering a hand edit is named at the record the hold added; later approvals are ignored", async () => {
     const pass = await passAt(sceneOf());
-    const first = command("fix", "approve");
-    const second = command("fix-too", "approve");
+    const first = commandOf("fix", "approve");
+    const second = commandOf("fix-too", "approve");
     const before = initialStatus(pass.now);
     const status: RolloutStatus = {
       ...before,
       history: [{ kind: "approve", user: "oncall@example.com", at: pass.now, reason: "fix", stepIndex: 0 }],
     };
-    const start = startOf(before, {
-      ...noCommands,
-      routeApproval: first,
-      extraApprovals: [second],
-      routeBack: true,
+    const start = startAt(before, {
+      commands: { ...NO_COMMANDS, routeApproval: first, extraApprovals: [second], routeBack: true },
     });
     const t = transition(pass, start, { fatal: undefined }, status, true, null, actionableOf([], false));
     expect([...t.names]).toEqual([[0, "fix"]]);
@@ -91,7 +66,7 @@ describe("phase 7: the transition", () => {
     const before = initialStatus(pass.now);
     const t = transition(
       pass,
-      startOf(before),
+      startAt(before),
       { fatal: "no canary" },
       before,
       false,
