@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makePolicy } from "../../test/support/policy.js";
-import type { CellBatch, Look } from "../core/analysis/look.js";
-import { voiceRolloutSpecSchema, type VoiceRollout } from "../core/resource/voicerollout.js";
+import { ANALYSE, CANARY, MIN, NS, sceneOf } from "../../test/support/reconciler-harness.js";
 import {
   FAULT_ENV,
   FAULT_EXIT_CODE,
@@ -12,20 +10,11 @@ import {
   type FaultPoint,
   type FaultSpec,
 } from "./faults.js";
-import { memoryPorts, type MemoryPorts } from "./memory.js";
+import type { MemoryPorts } from "./memory.js";
 import type { RolloutRef } from "./ports.js";
 import { reconcile } from "./reconciler.js";
-import { moments } from "../../test/support/batches.js";
 
-const NS = "voice";
 const REF: RolloutRef = { namespace: NS, name: "tts" };
-const CANARY: RolloutRef = { namespace: NS, name: "tts-v42" };
-const STABLE: RolloutRef = { namespace: NS, name: "tts-v41" };
-const MIN = 60_000;
-const POLICY = makePolicy(
-  [{ name: "speaker_similarity", direction: "higherIsBetter", critical: true, budget: { absolute: 0.01 } }],
-  { minSamples: 30, alpha: 0.05 },
-);
 
 /** What the in-memory process does when the hook fires: it stops the pass dead, as an exit would. */
 class Died extends Error {
@@ -37,47 +26,10 @@ const die = (code: number) => {
   throw new Died(code);
 };
 
-/** A canary equal to stable: enough looks pass every test. */
-function look(_from: number, to: number, weight: number): Look {
-  const cell = (arm: "baseline" | "canary"): CellBatch => ({
-    arm,
-    labels: { voice_id: "mia-chen" },
-    metrics: { speaker_similarity: moments(2000, 0.72, 0.035) },
-  });
-  return {
-    at: to,
-    canaryWeight: weight,
-    cells: weight > 0 ? [cell("baseline"), cell("canary")] : [cell("baseline")],
-  };
-}
-
+/** A canary equal to stable (enough looks pass every test) through an approval pause and an analysis. */
 function setup(): MemoryPorts {
-  const ports = memoryPorts(look);
-  const rollout: VoiceRollout = {
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRollout",
-    metadata: { namespace: NS, name: REF.name },
-    spec: voiceRolloutSpecSchema.parse({
-      stable: { deployment: STABLE.name },
-      canary: { deployment: CANARY.name, replicas: 2 },
-      policyRef: { name: "studio" },
-      traffic: { gatewayAPI: { httpRoute: "tts" } },
-      analysis: { interval: "1m" },
-      rollback: { scaleDownDelay: "5m" },
-      steps: [
-        { setWeight: 25 },
-        { pause: {} },
-        { setWeight: 50 },
-        { analysis: { minDuration: "2m", maxDuration: "10m" } },
-      ],
-    }),
-  };
-  ports.rollouts.put(rollout);
-  ports.policies.set({ namespace: NS, name: "studio" }, POLICY);
-  ports.workloads.set(CANARY, { replicas: 0 });
-  ports.workloads.set(STABLE, { replicas: 2, readyReplicas: 2 });
-  ports.router.setWeight(REF, 0);
-  return ports;
+  const steps = [{ setWeight: 25 }, { pause: {} }, { setWeight: 50 }, ANALYSE];
+  return sceneOf({ name: REF.name, spec: { steps } }).ports;
 }
 
 /**

@@ -48,6 +48,9 @@ export function similarityLook(to: number, weight: number, shift = 0, requests =
 }
 
 export type SpecInput = Partial<z.input<typeof voiceRolloutSpecSchema>>;
+export type StepInput = VoiceRollout["spec"]["steps"][number];
+/** An analysis step short enough for a test. */
+export const ANALYSE: StepInput = { analysis: { minDuration: "2m", maxDuration: "10m" } };
 
 /** A VoiceRollout named `name` moving CANARY over STABLE, its spec defaulted by the real schema. */
 export function rolloutOf(name: string, spec: SpecInput = {}): VoiceRollout {
@@ -61,7 +64,6 @@ export function rolloutOf(name: string, spec: SpecInput = {}): VoiceRollout {
       policyRef: { name: POLICY_REF.name },
       traffic: { gatewayAPI: { httpRoute: "tts" } },
       analysis: { interval: "1m" },
-      rollback: { scaleDownDelay: "5m" },
       steps: [{ setWeight: 25 }, { pause: {} }, { setWeight: 50 }],
       ...spec,
     }),
@@ -73,13 +75,16 @@ export interface Scene {
   readonly ref: RolloutRef;
 }
 
-/** The rollout stored with its policy, a canary at 0 replicas, a ready stable and a route at 0%. */
+/**
+ * The rollout stored with its policy (its canary's scale-down 5m after a rollback unless `spec` says), a canary
+ * at 0 replicas, a ready stable and a route at 0%.
+ */
 export function sceneOf(
   options: { name?: string; spec?: SpecInput; look?: LookScript; stableReplicas?: number } = {},
 ): Scene {
   const ref: RolloutRef = { namespace: NS, name: options.name ?? "tts" };
   const ports = memoryPorts(options.look ?? ((_from, to, weight) => similarityLook(to, weight)));
-  ports.rollouts.put(rolloutOf(ref.name, options.spec));
+  ports.rollouts.put(rolloutOf(ref.name, { rollback: { scaleDownDelay: "5m" }, ...options.spec }));
   ports.policies.set(POLICY_REF, SIMILARITY_POLICY);
   ports.workloads.set(CANARY, { replicas: 0 });
   const stable = options.stableReplicas ?? 2;
