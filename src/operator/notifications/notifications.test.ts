@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { makePolicy, type MetricInput } from "../../../test/support/policy.js";
-import { moments } from "../../../test/support/batches.js";
-import type { CellBatch, Look } from "../../core/analysis/look.js";
 import {
-  voiceRolloutSpecSchema,
-  type VoiceRollout,
-  type VoiceRolloutStatus,
-} from "../../core/resource/voicerollout.js";
+  ANALYSE,
+  CANARY,
+  MIN,
+  NS,
+  POLICY_REF,
+  rolloutOf,
+  SIMILARITY_POLICY,
+  similarityLook,
+  STABLE,
+  type StepInput,
+} from "../../../test/support/reconciler-harness.js";
+import type { VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
 import { Controller } from "../controller.js";
 import { createLogger } from "../log.js";
 import { memoryPorts, type MemoryPorts } from "../memory.js";
@@ -17,44 +22,16 @@ import { backoffMs, deliverOutbox } from "./deliver.js";
 import { MAX_OUTBOX, withOutbox } from "./outbox.js";
 import { WEBHOOK_API_VERSION, type WebhookPayload } from "./payload.js";
 
-const NS = "voice";
-const REF: RolloutRef = { namespace: NS, name: "tts-v42" };
-const STABLE: RolloutRef = { namespace: NS, name: "tts-v41" };
-const POLICY_REF: RolloutRef = { namespace: NS, name: "studio" };
-const MIN = 60_000;
+/** The rollout is named as its canary Deployment is. */
+const REF: RolloutRef = CANARY;
 const HOOK = "https://hooks.example.com/T000/secret-token";
 const AM = "http://alertmanager.monitoring:9093";
 
-const SIMILARITY: MetricInput = {
-  name: "speaker_similarity",
-  direction: "higherIsBetter",
-  critical: true,
-  budget: { absolute: 0.01 },
-};
-const POLICY = makePolicy([SIMILARITY], { minSamples: 30, alpha: 0.05 });
-
-type StepInput = VoiceRollout["spec"]["steps"][number];
-const ANALYSE: StepInput = { analysis: { minDuration: "2m", maxDuration: "10m" } };
 /** Waits for approval at 10%, then analyses at 50%: the shape of a rollout that pauses and rolls back. */
 const STEPS: StepInput[] = [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }, ANALYSE];
 
 interface Fleet {
   shift: number;
-}
-
-function lookOf(fleet: Fleet, to: number, weight: number): Look {
-  const cell = (arm: "baseline" | "canary"): CellBatch => ({
-    arm,
-    labels: { voice_id: "mia-chen" },
-    metrics: {
-      speaker_similarity: moments(2000, 0.72 + (arm === "canary" ? fleet.shift : 0), 0.035),
-    },
-  });
-  return {
-    at: to,
-    canaryWeight: weight,
-    cells: weight > 0 ? [cell("baseline"), cell("canary")] : [cell("baseline")],
-  };
 }
 
 /** Analyses at 10% for long enough that only a stuck condition can be told. */
@@ -64,7 +41,7 @@ function setup(
   options: { sinks?: ("webhook" | "alertmanager" | "slack")[]; ready?: boolean; steps?: StepInput[] } = {},
 ) {
   const fleet: Fleet = { shift: 0 };
-  const ports = memoryPorts((_from, to, weight) => lookOf(fleet, to, weight));
+  const ports = memoryPorts((_from, to, weight) => similarityLook(to, weight, fleet.shift));
   const kinds = options.sinks ?? ["webhook"];
   const sinks = kinds.map((type) => ({
     name: type === "alertmanager" ? "alerts" : type === "slack" ? "chat" : "oncall",
@@ -74,21 +51,12 @@ function setup(
   ports.notifications.setSecret(NS, "voicectl-sinks", "webhook", HOOK);
   ports.notifications.setSecret(NS, "voicectl-sinks", "alertmanager", AM);
   ports.notifications.setSecret(NS, "voicectl-sinks", "slack", "https://hooks.slack.example/services/X");
-  ports.rollouts.put({
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRollout",
-    metadata: { namespace: NS, name: REF.name, uid: "0b4c6a1e-uid" },
-    spec: voiceRolloutSpecSchema.parse({
-      stable: { deployment: STABLE.name },
-      canary: { deployment: REF.name, replicas: 2 },
-      policyRef: { name: POLICY_REF.name },
-      traffic: { gatewayAPI: { httpRoute: "tts" } },
-      analysis: { interval: "1m" },
-      steps: options.steps ?? STEPS,
-      notifications: { sinks, stuckAfter: "3m" },
-    }),
+  const rollout = rolloutOf(REF.name, {
+    steps: options.steps ?? STEPS,
+    notifications: { sinks, stuckAfter: "3m" },
   });
-  ports.policies.set(POLICY_REF, POLICY);
+  ports.rollouts.put({ ...rollout, metadata: { ...rollout.metadata, uid: "0b4c6a1e-uid" } });
+  ports.policies.set(POLICY_REF, SIMILARITY_POLICY);
   ports.workloads.set(REF, { replicas: 0 });
   ports.workloads.set(STABLE, { replicas: 4, readyReplicas: 4 });
   ports.router.setWeight(REF, 0);
