@@ -1,30 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { makePolicy, type MetricInput } from "../../test/support/policy.js";
 import type { CellBatch, Look } from "../core/analysis/look.js";
+import type { VoiceRollout, VoiceRolloutStatus } from "../core/resource/voicerollout.js";
 import {
-  voiceRolloutSpecSchema,
-  type VoiceRollout,
-  type VoiceRolloutStatus,
-} from "../core/resource/voicerollout.js";
+  ANALYSE,
+  CANARY,
+  MIN,
+  NS,
+  POLICY_REF,
+  rolloutOf as rolloutNamed,
+  SIMILARITY,
+  STABLE,
+  type StepInput,
+} from "../../test/support/reconciler-harness.js";
 import { memoryPorts, type MemoryPorts } from "./memory.js";
 import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
 import { machineOptions, reconcile, type ReconcileResult } from "./reconciler.js";
 import { runSimulation } from "../sim/run.js";
 import { moments } from "../../test/support/batches.js";
 
-const NS = "voice";
-const REF: RolloutRef = { namespace: NS, name: "tts-v42" };
-const CANARY: RolloutRef = { namespace: NS, name: "tts-v42" };
-const STABLE: RolloutRef = { namespace: NS, name: "tts-v41" };
-const POLICY_REF: RolloutRef = { namespace: NS, name: "studio" };
-const MIN = 60_000;
+/** The rollout is named as its canary Deployment is. */
+const REF: RolloutRef = CANARY;
 
-const SIMILARITY: MetricInput = {
-  name: "speaker_similarity",
-  direction: "higherIsBetter",
-  critical: true,
-  budget: { absolute: 0.01 },
-};
 const COST: MetricInput = { name: "cost", tier: "cost", budget: { relative: 0.1 } };
 const POLICY = makePolicy([SIMILARITY, COST], { minSamples: 30, alpha: 0.05 });
 
@@ -53,27 +50,10 @@ function lookOf(fleet: Fleet, to: number, weight: number): Look {
   return { at: to, canaryWeight: weight, cells };
 }
 
-type StepInput = VoiceRollout["spec"]["steps"][number];
-
-const ANALYSE: StepInput = { analysis: { minDuration: "2m", maxDuration: "10m" } };
 const STEPS: StepInput[] = [{ setWeight: 10 }, ANALYSE, { setWeight: 50 }, ANALYSE];
 
-function rolloutOf(steps: StepInput[]): VoiceRollout {
-  return {
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRollout",
-    metadata: { namespace: NS, name: REF.name },
-    spec: voiceRolloutSpecSchema.parse({
-      stable: { deployment: STABLE.name },
-      canary: { deployment: CANARY.name, replicas: 2 },
-      policyRef: { name: POLICY_REF.name },
-      traffic: { gatewayAPI: { httpRoute: "tts" } },
-      analysis: { interval: "1m" },
-      rollback: { scaleDownDelay: "5m" },
-      steps,
-    }),
-  };
-}
+const rolloutOf = (steps: StepInput[]): VoiceRollout =>
+  rolloutNamed(REF.name, { rollback: { scaleDownDelay: "5m" }, steps });
 
 interface Harness {
   ports: MemoryPorts;
