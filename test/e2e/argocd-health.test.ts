@@ -8,13 +8,23 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { makePolicy, type MetricInput } from "../support/policy.js";
 import { moments } from "../support/batches.js";
 import type { Look } from "../../src/core/analysis/look.js";
-import { voiceRolloutSpecSchema, type VoiceRollout } from "../../src/core/resource/voicerollout.js";
+import type { VoiceRollout } from "../../src/core/resource/voicerollout.js";
 import { memoryPorts, type MemoryPorts } from "../../src/operator/memory.js";
 import type { RolloutRef } from "../../src/operator/ports.js";
 import { reconcile } from "../../src/operator/reconciler.js";
+import {
+  ANALYSE,
+  CANARY,
+  MIN,
+  NS,
+  POLICY_REF,
+  rolloutOf,
+  SIMILARITY_POLICY,
+  STABLE,
+  type StepInput,
+} from "../support/reconciler-harness.js";
 
 const LUA = "/usr/bin/lua5.1";
 const HEALTH = resolve("charts/voicectl/argocd/health.lua");
@@ -70,23 +80,7 @@ io.write(tostring(hs.status), "\\0", tostring(hs.message))
 
 // --- VoiceRollouts in every phase, from the reconciler ------------------------------------------------------
 
-const NS = "voice";
 const REF: RolloutRef = { namespace: NS, name: "tts" };
-const CANARY: RolloutRef = { namespace: NS, name: "tts-v42" };
-const STABLE: RolloutRef = { namespace: NS, name: "tts-v41" };
-const POLICY_REF: RolloutRef = { namespace: NS, name: "studio" };
-const MIN = 60_000;
-
-const SIMILARITY: MetricInput = {
-  name: "speaker_similarity",
-  direction: "higherIsBetter",
-  critical: true,
-  budget: { absolute: 0.01 },
-};
-const POLICY = makePolicy([SIMILARITY], { minSamples: 30, alpha: 0.05 });
-
-type StepInput = VoiceRollout["spec"]["steps"][number];
-const ANALYSE: StepInput = { analysis: { minDuration: "2m", maxDuration: "10m" } };
 
 interface Scene {
   ports: MemoryPorts;
@@ -124,20 +118,8 @@ function scene(steps: StepInput[]): Scene {
       throw new Error(`not reached: ${s.rollout().status?.message}`);
     },
   };
-  s.ports.rollouts.put({
-    apiVersion: "voicectl.dev/v1alpha1",
-    kind: "VoiceRollout",
-    metadata: { namespace: NS, name: REF.name },
-    spec: voiceRolloutSpecSchema.parse({
-      stable: { deployment: STABLE.name },
-      canary: { deployment: CANARY.name, replicas: 2 },
-      policyRef: { name: POLICY_REF.name },
-      traffic: { gatewayAPI: { httpRoute: "tts" } },
-      analysis: { interval: "1m" },
-      steps,
-    }),
-  });
-  s.ports.policies.set(POLICY_REF, POLICY);
+  s.ports.rollouts.put(rolloutOf(REF.name, { steps }));
+  s.ports.policies.set(POLICY_REF, SIMILARITY_POLICY);
   s.ports.workloads.set(CANARY, { replicas: 0 });
   s.ports.workloads.set(STABLE, { replicas: 4, readyReplicas: 4 });
   s.ports.router.setWeight(REF, 0);
