@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { CANARY, passAt, sceneOf, STABLE, startAt } from "../../../test/support/reconciler-harness.js";
+import {
+  CANARY,
+  passAt,
+  sceneOf,
+  STABLE,
+  startAt,
+  storeStatus,
+} from "../../../test/support/reconciler-harness.js";
 import { initialStatus, type RolloutStatus } from "../../core/rollout/machine.js";
 import { RouteChangedByHandError } from "../ports.js";
 import { followStatus } from "./follow.js";
@@ -40,6 +47,14 @@ const follow = (
     [],
   );
 
+/** Under a surge budget of 4 GPUs, the stable at its N = 8 replicas, as status.pool records. */
+function surgeScene() {
+  const spec = { canary: { deployment: CANARY.name }, nodePool: { name: "l4", maxSurgeGPUs: 4 } };
+  const scene = sceneOf({ spec, stableReplicas: 8 });
+  storeStatus(scene, { pool: { stableReplicasAtStart: 8 } });
+  return scene;
+}
+
 describe("phase 10: the world follows the status", () => {
   it("the route takes the status's weight", async () => {
     const scene = sceneOf();
@@ -71,12 +86,7 @@ describe("phase 10: the world follows the status", () => {
   });
 
   it("under a surge budget the stable gives up only what the canary's next size needs, after the route", async () => {
-    const spec = { canary: { deployment: CANARY.name }, nodePool: { name: "l4", maxSurgeGPUs: 4 } };
-    const scene = sceneOf({ spec, stableReplicas: 8 });
-    scene.ports.rollouts.put({
-      ...scene.ports.rollouts.peek(scene.ref)!,
-      status: { pool: { stableReplicasAtStart: 8 } },
-    });
+    const scene = surgeScene();
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(25), false);
     // The canary goes to 4 for 50% next; 8 + 4 GPUs is the budget's limit with the stable at 8, so it holds.
@@ -89,12 +99,7 @@ describe("phase 10: the world follows the status", () => {
   });
 
   it("a step waiting for the pool takes no replica from the stable", async () => {
-    const spec = { canary: { deployment: CANARY.name }, nodePool: { name: "l4", maxSurgeGPUs: 4 } };
-    const scene = sceneOf({ spec, stableReplicas: 8 });
-    scene.ports.rollouts.put({
-      ...scene.ports.rollouts.peek(scene.ref)!,
-      status: { pool: { stableReplicasAtStart: 8 } },
-    });
+    const scene = surgeScene();
     const pass = await passAt(scene);
     const world = await readWorld(pass, at(50), false);
     const sizing = { surgeTarget: 100, poolProblem: { reason: "InsufficientGPUs", message: "m" } };
