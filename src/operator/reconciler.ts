@@ -5,10 +5,10 @@
 // commands are marked applied. A pass can stop at any point (crash, lost write race) and the next pass
 // finishes the job without repeating it: the route is set to the stored weight (never shifted twice),
 // commands already in status history are not applied again, and a look already saved is not taken again.
-import { decide } from "../core/judge/decide.js";
 import { planJudge, type JudgePlan } from "../core/judge/plan.js";
 import type { Look } from "../core/analysis/look.js";
-import { analyzeLook, findingsOf, initialOnlineState } from "../core/analysis/online.js";
+import { analyzeLook, decideOnline, findingsOf, initialOnlineState } from "../core/analysis/online.js";
+import { trafficSteps } from "../core/analysis/windows.js";
 import type { Policy } from "../core/policy/schema.js";
 import type { VoiceRollout, VoiceRolloutCommand } from "../core/resource/voicerollout.js";
 import {
@@ -125,7 +125,7 @@ export const DEFAULT_APPROVAL_DEADLINE = "4h";
 function observe(policy: Policy, plan: JudgePlan, stored: StoredAnalysis): AnalysisObservation {
   const gaps: Look = { at: stored.lastLookAt, canaryWeight: 0, cells: [], unavailable: stored.unavailable };
   const findings = findingsOf(plan, stored.state, gaps);
-  const d = decide(findings, policy);
+  const d = decideOnline(findings, policy);
   return { at: stored.lastLookAt, findings, decision: d.decision, summary: d.summary };
 }
 
@@ -157,10 +157,12 @@ async function analyse(
   const lostLooks = previous?.looks ?? 0;
   // Status counts the stored state's looks; more looks in status than in the store means it was lost.
   const restarted = lostLooks > (loaded?.state.looks ?? 0);
+  // The next look starts where the last one recorded in status ended (or now, for a new rollout).
+  const lastLookAt = fromTime(previous?.lastLookAt) ?? now;
   let stored: StoredAnalysis = loaded ?? {
-    state: initialOnlineState(),
-    // The next look starts where the last one recorded in status ended (or now, for a new rollout).
-    lastLookAt: fromTime(previous?.lastLookAt) ?? now,
+    // The plan's traffic steps share the step windows' alpha (windows.ts).
+    state: initialOnlineState({ trafficSteps: trafficSteps(rollout.spec.steps), startedAt: lastLookAt }),
+    lastLookAt,
   };
   let changed = loaded === null;
   let analysisMs: number | undefined;
@@ -457,7 +459,7 @@ export async function reconcile(
     previous?.pins ?? [],
     pass?.observation ?? null,
     toTime(now),
-    (findings) => (policy ? decide([...findings], policy) : { decision: "pause", summary: "no policy" }),
+    (findings) => (policy ? decideOnline(findings, policy) : { decision: "pause", summary: "no policy" }),
   );
   for (const pin of pinning.added)
     events.push({
