@@ -20,7 +20,7 @@ scenario() { # onset -> file
     -e '/^  canary:$/,$d' \
     -e '/^  steps:$/,/^  traffic:$/{/^  traffic:$/!d}' \
     examples/scenarios/agents-latency.yaml >"$f"
-  sed -i -e 's/^  traffic:$/  steps:\n    - setWeight: 25\n    - analysis: { minDuration: 10m, maxDuration: 60m }\n    - setWeight: 50\n    - analysis: { minDuration: 10m, maxDuration: 30m }\n    - setWeight: 80\n    - analysis: { minDuration: 5m, maxDuration: 30m }\n  traffic:/' "$f"
+  sed -i -e 's/^  traffic:$/  steps:\n    - setWeight: 25\n    - analysis: { minDuration: 10m, maxDuration: 60m }\n    - setWeight: 50\n    - analysis: { minDuration: 10m, maxDuration: 30m }\n    - setWeight: 80\n    - analysis: { minDuration: 5m, maxDuration: 90m }\n  traffic:/' "$f"
   if [ "$onset" != none ]; then
     printf '  regressions:\n    - { metric: ttfa_p95, factor: 1.3, from: %s }\n' "$onset" >>"$f"
   fi

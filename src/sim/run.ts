@@ -205,7 +205,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
 
     const changes: VerdictChange[] = [];
     for (const f of findings) {
-      const k = `${f.metric}\u0001${sliceKey(f.slice)}`;
+      const k = `${f.metric}\u0001${sliceKey(f.slice)}\u0001${f.window?.kind ?? ""}`;
       const before = verdicts.get(k) ?? null;
       if (before !== f.verdict)
         changes.push({ metric: f.metric, slice: f.slice, from: before, to: f.verdict, reason: f.reason });
