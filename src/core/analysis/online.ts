@@ -222,8 +222,7 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
     }
     // A window past the plan's steps has no alpha left: it makes no tests, and so never passes.
     if (step.alpha > 0) {
-      const family = addToFamily(plan, step, increments, look, step.alpha);
-      step = { ...step, ...family, tests: withRunning(plan, family.tests) };
+      step = { ...step, ...addToFamily(plan, step, increments, look, step.alpha) };
     }
   }
   return {
@@ -233,21 +232,6 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
     lastAt: look.at,
     ...(state.split !== undefined ? { step } : {}),
   };
-}
-
-/** The step tests' running intersections, brought up to this look. */
-function withRunning(
-  plan: JudgePlan,
-  tests: Readonly<Record<string, OnlineTest>>,
-): Record<string, OnlineTest> {
-  const byName = new Map(plan.metrics.map((m) => [m.spec.name, m]));
-  const out: Record<string, OnlineTest> = {};
-  for (const [k, t] of Object.entries(tests)) {
-    const metric = byName.get(t.metric);
-    const current = metric ? judgeTest(metric, t).interval : null;
-    out[k] = current === null ? t : { ...t, running: intersect(t.running, current).interval };
-  }
-  return out;
 }
 
 /** One window's tests with a look's increments added; new tests get their level from `familyAlpha`. */
@@ -576,9 +560,26 @@ export function analyzeLook(
   look: Look,
   plan: JudgePlan = planJudge(policy),
 ): LookResult {
-  const next = addLook(plan, state, look);
-  const findings = findingsOf(plan, next, look);
-  return { state: next, findings, decision: decideOnline(findings, policy) };
+  const added = addLook(plan, state, look);
+  const findings = findingsOf(plan, added, look);
+  return { state: withRunning(added, findings), findings, decision: decideOnline(findings, policy) };
+}
+
+/**
+ * The step tests' running intersections brought up to this look, from the findings just judged (each
+ * already the intersection of the stored one with this look's interval), so no test is judged twice.
+ */
+function withRunning(state: OnlineState, findings: readonly Finding[]): OnlineState {
+  const step = state.step;
+  if (!step) return state;
+  const tests: Record<string, OnlineTest> = { ...step.tests };
+  for (const f of findings) {
+    if (f.window?.kind !== "step" || f.interval === null) continue;
+    const k = key(f.metric, f.slice);
+    const t = tests[k];
+    if (t) tests[k] = { ...t, running: f.interval };
+  }
+  return { ...state, step: { ...step, tests } };
 }
 
 /**
