@@ -39,6 +39,18 @@ export type Method =
   | "rate-e-process" // online: e-process for rates (Lindon & Malek 2022)
   | "none";
 
+/**
+ * Which samples an online finding judges: the whole rollout since the canary first took traffic, or the
+ * current traffic step alone (docs/statistics.md#windows-rollout-and-step). Gate findings have none.
+ */
+export interface FindingWindow {
+  readonly kind: "rollout" | "step";
+  /** When the window's first samples were taken (ms since the epoch; since the start in a simulation). */
+  readonly since: number;
+  /** A step window's canary weight, percent. */
+  readonly weight?: number | undefined;
+}
+
 /** One (metric, slice) comparison with its verdict and everything behind it. */
 export interface Finding {
   readonly metric: string;
@@ -68,6 +80,8 @@ export interface Finding {
   /** The check of the canary's own value against `budget.limit`, when the budget has one. */
   readonly limit?: LimitCheck | undefined;
   readonly method: Method;
+  /** Online analysis: the window of samples this finding judges. */
+  readonly window?: FindingWindow | undefined;
   /** One sentence a person can act on: which metric, slice, values, budget. No payloads. */
   readonly reason: string;
 }

@@ -17,6 +17,7 @@ import { memoryPorts, type MemoryPorts } from "./memory.js";
 import { ConflictError, type Ports, type RolloutRef, type RolloutStore } from "./ports.js";
 import { machineOptions, reconcile, type ReconcileResult } from "./reconciler.js";
 import { runSimulation } from "../sim/run.js";
+import { formatSince } from "../core/analysis/windows.js";
 import { moments } from "../../test/support/batches.js";
 
 /** The rollout is named as its canary Deployment is. */
@@ -270,6 +271,30 @@ describe("reconcile: rollback and pause", () => {
     expect(h.status().reason).toBe("Aborted");
     await h.pass(); // later passes keep how it ended
     expect(h.status().reason).toBe("Aborted");
+  });
+
+  it("after an approval moves the weight, the next analysis step does not pause on evidence from before it", async () => {
+    // Seen on a real control plane: approved at 10%, set to 50%, and paused again 8 ms later, before any
+    // request at 50%, on the cumulative evidence gathered at 10%.
+    const h = setup();
+    h.fleet.costFactor = 1.5;
+    await h.runUntil(phaseIs("Paused"));
+    h.ports.rollouts.addCommand(NS, "approve-1", {
+      rollout: REF.name,
+      action: "approve",
+      user: "ana@example.com",
+    });
+    await h.pass();
+    const approvedAt = h.ports.clock.now();
+    expect(h.status().canaryWeight).toBe(50);
+    expect(h.status().phase).toBe("Progressing");
+    h.ports.clock.advance(8);
+    await h.pass();
+    expect(h.status().phase).toBe("Progressing");
+    // The cost regression is still there at 50%: the step pauses again, but on a look taken at 50%.
+    await h.runUntil(phaseIs("Paused"));
+    expect(Date.parse(h.status().pause!.since!) - approvedAt).toBeGreaterThanOrEqual(MIN);
+    expect(h.status().pause?.reason).toMatch(/cost/);
   });
 
   it("a critical failure during an approval pause rolls back", async () => {
@@ -764,7 +789,9 @@ describe("reconcile: the same rollout as `voicectl simulate`", () => {
     expect(h.ports.clock.now() - start).toBe(sim.endedAt);
     const simWeights = sim.timeline.map((t) => t.weight).filter((w, i, all) => i === 0 || w !== all[i - 1]);
     expect(h.ports.router.writes.map((w) => w.weight)).toEqual(simWeights);
-    expect(h.status().message).toBe(sim.message);
+    // Findings name their window's start: a clock time here, the time into the simulation there.
+    const iso = /\d{4}-\d\d-\d\dT[\d:.]+Z/g;
+    expect(h.status().message?.replace(iso, (t) => formatSince(Date.parse(t) - start))).toBe(sim.message);
   });
 });
 

@@ -112,6 +112,15 @@ export function statusFinding(f: Finding): StatusFinding {
       f.interval && Number.isFinite(f.interval.lower) && Number.isFinite(f.interval.upper)
         ? { lower: f.interval.lower, upper: f.interval.upper }
         : null,
+    ...(f.window
+      ? {
+          window: {
+            kind: f.window.kind,
+            since: toTime(f.window.since),
+            ...(f.window.weight !== undefined ? { weight: f.window.weight } : {}),
+          },
+        }
+      : {}),
     reason: f.reason,
   };
 }

@@ -2,6 +2,7 @@
 // simulated fleet instead of Prometheus and a simulated clock instead of the wall clock.
 import type { Look } from "../core/analysis/look.js";
 import { analyzeLook, initialOnlineState, type OnlineState } from "../core/analysis/online.js";
+import { trafficSteps } from "../core/analysis/windows.js";
 import { compareFindings } from "../core/judge/decide.js";
 import { planJudge } from "../core/judge/plan.js";
 import type { Policy } from "../core/policy/schema.js";
@@ -33,9 +34,13 @@ export interface Analyzer {
 }
 
 /** voicectl's own: anytime-valid tests per (metric, slice), state carried from look to look. */
-export function onlineAnalyzer(policy: Policy): Analyzer {
+export function onlineAnalyzer(policy: Policy, steps?: readonly Step[]): Analyzer {
   const plan = planJudge(policy);
-  let state: OnlineState = initialOnlineState();
+  // As the operator does: the plan's traffic steps share the step windows' alpha.
+  let state: OnlineState = initialOnlineState({
+    trafficSteps: steps ? trafficSteps(steps) : null,
+    startedAt: 0,
+  });
   return {
     look(look) {
       const r = analyzeLook(policy, state, look, plan);
@@ -167,7 +172,7 @@ export function reasonsFor(
  */
 export function runSimulation(input: SimulationInput): SimulationResult {
   const { policy, steps, intervalMs } = input;
-  const analyzer = input.analyzer ?? onlineAnalyzer(policy);
+  const analyzer = input.analyzer ?? onlineAnalyzer(policy, steps);
   let status = initialStatus(0);
   let analysis: AnalysisObservation | null = null;
   let findings: Finding[] = [];
@@ -200,7 +205,7 @@ export function runSimulation(input: SimulationInput): SimulationResult {
 
     const changes: VerdictChange[] = [];
     for (const f of findings) {
-      const k = `${f.metric}\u0001${sliceKey(f.slice)}`;
+      const k = `${f.metric}\u0001${sliceKey(f.slice)}\u0001${f.window?.kind ?? ""}`;
       const before = verdicts.get(k) ?? null;
       if (before !== f.verdict)
         changes.push({ metric: f.metric, slice: f.slice, from: before, to: f.verdict, reason: f.reason });

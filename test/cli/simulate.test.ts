@@ -18,7 +18,13 @@ interface SimJson {
   decision: string;
   phase: string;
   seed: number;
-  reasons: { metric: string; slice: Record<string, string>; verdict: string; critical: boolean }[];
+  reasons: {
+    metric: string;
+    slice: Record<string, string>;
+    verdict: string;
+    critical: boolean;
+    window?: { kind: string; since: number };
+  }[];
   findings: { metric: string; slice: Record<string, string>; verdict: string }[];
   timeline: { at: number; weight: number; events: string[] }[];
 }
@@ -35,8 +41,10 @@ describe("voicectl simulate on the shipped scenarios", () => {
     const out = JSON.parse(
       (await cli("simulate", "examples/scenarios/clone-drift.yaml", "-o", "json")).stdout,
     ) as SimJson;
-    expect(out.reasons.map((f) => [f.metric, f.slice])).toEqual([
-      ["speaker_similarity", { voice_id: "mia-chen" }],
+    // Both windows judge it: the rollout so far and the first traffic step (JSON says which).
+    expect(out.reasons.map((f) => [f.metric, f.slice, f.window?.kind])).toEqual([
+      ["speaker_similarity", { voice_id: "mia-chen" }, "rollout"],
+      ["speaker_similarity", { voice_id: "mia-chen" }, "step"],
     ]);
     const aggregates = out.findings.filter((f) => Object.keys(f.slice).length === 0);
     expect(aggregates.every((f) => f.verdict !== "fail")).toBe(true);

@@ -8,7 +8,13 @@
 // appear later (a new voice) spend from the remaining 10% by alpha*6/(pi^2 j^2). Levels are fixed when a
 // test is created and stored with it, so the guarantee survives a restart.
 //
-// The state is plain JSON: an operator stores it and resumes after a restart.
+// Two windows (windows.ts, docs/statistics.md#windows-rollout-and-step): every test runs once over the whole
+// rollout (the rollout window) and once more over the current traffic step alone (the step window, restarted
+// whenever the canary's weight changes), each on its own share of the family's alpha. A fail in either is a
+// fail; promotion also needs the final step's window to pass (rollout/machine.ts).
+//
+// The state is plain JSON: an operator stores it and resumes after a restart. A state stored before windows
+// existed has no `split`: it keeps its one rollout window at the whole alpha and makes no step windows.
 import { decide } from "../judge/decide.js";
 import { planJudge, type JudgePlan, type PlannedMetric } from "../judge/plan.js";
 import { describeFinding } from "../judge/reason.js";
@@ -52,10 +58,27 @@ import {
   worseningFromContrast,
   worseningFromRatio,
 } from "../sequential/verdict.js";
-import type { DecisionResult, Finding, Interval, LimitCheck, SliceLabels, Verdict } from "../types.js";
+import type {
+  DecisionResult,
+  Finding,
+  FindingWindow,
+  Interval,
+  LimitCheck,
+  SliceLabels,
+  Verdict,
+} from "../types.js";
 import { sliceKey } from "../types.js";
 import { rollUp, type SliceIncrement } from "./rollup.js";
 import type { Look } from "./look.js";
+import {
+  LEGACY_SPLIT,
+  formatSince,
+  intersect,
+  rolloutWindowAlpha,
+  stepWindowAlpha,
+  windowSplit,
+  type WindowSplit,
+} from "./windows.js";
 
 export type TestState =
   | { readonly kind: "moments"; readonly state: MeansState }
@@ -69,16 +92,45 @@ export interface OnlineTest {
   /** This test's share of the family's alpha, fixed when it was created. */
   readonly alpha: number;
   readonly test: TestState;
+  /**
+   * Step windows only: the running intersection of the worsening's intervals since the window started (the
+   * canary is assumed unchanged within a step), so a verdict reached does not come and go between looks.
+   */
+  readonly running?: Interval | undefined;
 }
 
-export interface OnlineState {
+/** The tests of one window, with how their alpha was shared (by family, as the first look declared them). */
+export interface TestFamily {
   /** By `metric` + slice key. */
   readonly tests: Readonly<Record<string, OnlineTest>>;
-  /** Tests declared at the first look, per family; null before the first look. */
+  /** Tests declared at the window's first look, per family; null before it. */
   readonly declared: { readonly critical: number; readonly other: number } | null;
   /** Tests that appeared after the first look, per family: the index of the next one's alpha. */
   readonly late: { readonly critical: number; readonly other: number };
   readonly looks: number;
+}
+
+/** The current traffic step's window: its tests see only samples taken at `weight` since `since`. */
+export interface StepWindow extends TestFamily {
+  /** 1 for the first traffic step, 2 for the next, ...: the index its alpha was spent at. */
+  readonly index: number;
+  readonly weight: number;
+  /** When its first samples were taken (the look before its first look ended then). */
+  readonly since: number;
+  /** The family alpha of this window (each of critical and non-critical), fixed when it started. */
+  readonly alpha: number;
+}
+
+/** The rollout window's tests (the top-level fields, as stored before windows existed) and the step window. */
+export interface OnlineState extends TestFamily {
+  /** How each family's alpha is split between the windows; absent in a state stored before windows. */
+  readonly split?: WindowSplit | undefined;
+  /** When the rollout window's first samples were taken. */
+  readonly since?: number | undefined;
+  /** When the last look ended: the next look's samples start there. */
+  readonly lastAt?: number | undefined;
+  /** The current step's window; null before the canary takes traffic or without step windows. */
+  readonly step?: StepWindow | null | undefined;
 }
 
 export interface LookResult {
@@ -87,7 +139,23 @@ export interface LookResult {
   readonly decision: DecisionResult;
 }
 
-export function initialOnlineState(): OnlineState {
+/**
+ * A new analysis. `trafficSteps`: how many traffic steps the plan has (windows.ts trafficSteps), so that the
+ * step windows' alpha is split evenly over them; unknown (null), it is spent by a convergent series.
+ * `startedAt`: when the first look's samples start (the rollout window's start).
+ */
+export function initialOnlineState(
+  options: { trafficSteps?: number | null; startedAt?: number } = {},
+): OnlineState {
+  return {
+    ...emptyFamily(),
+    split: windowSplit(options.trafficSteps ?? null),
+    ...(options.startedAt !== undefined ? { lastAt: options.startedAt } : {}),
+    step: null,
+  };
+}
+
+function emptyFamily(): TestFamily {
   return { tests: {}, declared: null, late: { critical: 0, other: 0 }, looks: 0 };
 }
 
@@ -131,9 +199,49 @@ function updateTest(t: TestState, inc: SliceIncrement, segment: string): TestSta
 
 const key = (metric: string, slice: SliceLabels) => `${metric}\u0001${sliceKey(slice)}`;
 
-/** Add one look's samples to the tests, creating tests for slices seen for the first time. */
+/** Add one look's samples to the tests of both windows, creating tests for slices seen for the first time. */
 export function addLook(plan: JudgePlan, state: OnlineState, look: Look): OnlineState {
   const increments = rollUp(plan, look);
+  const alpha = plan.policy.spec.alpha;
+  const split = state.split ?? LEGACY_SPLIT;
+  const rollout = addToFamily(plan, state, increments, look, rolloutWindowAlpha(alpha, split));
+  // The look's samples were taken since the previous look ended (or, for the first, up to this one).
+  const from = state.lastAt ?? look.at;
+  let step = state.step ?? null;
+  if (split.step > 0 && look.canaryWeight > 0) {
+    if (step === null || step.weight !== look.canaryWeight) {
+      // The weight changed: a new traffic step, judged on its own samples from here on.
+      const index = (step?.index ?? 0) + 1;
+      step = {
+        ...emptyFamily(),
+        index,
+        weight: look.canaryWeight,
+        since: from,
+        alpha: stepWindowAlpha(alpha, split, index),
+      };
+    }
+    // A window past the plan's steps has no alpha left: it makes no tests, and so never passes.
+    if (step.alpha > 0) {
+      step = { ...step, ...addToFamily(plan, step, increments, look, step.alpha) };
+    }
+  }
+  return {
+    ...rollout,
+    ...(state.split !== undefined ? { split: state.split } : {}),
+    since: state.since ?? from,
+    lastAt: look.at,
+    ...(state.split !== undefined ? { step } : {}),
+  };
+}
+
+/** One window's tests with a look's increments added; new tests get their level from `familyAlpha`. */
+function addToFamily(
+  plan: JudgePlan,
+  state: TestFamily,
+  increments: readonly SliceIncrement[],
+  look: Look,
+  familyAlpha: number,
+): TestFamily {
   const tests: Record<string, OnlineTest> = { ...state.tests };
   const created: { k: string; metric: PlannedMetric; inc: SliceIncrement }[] = [];
   for (const inc of increments) {
@@ -146,7 +254,7 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
   }
 
   // Alpha for new tests: the first look declares its tests; later ones spend from the reserve.
-  const alpha = plan.policy.spec.alpha;
+  const alpha = familyAlpha;
   let declared = state.declared;
   const late = { ...state.late };
   if (declared === null) {
@@ -319,16 +427,47 @@ function worst(a: Verdict, b: Verdict): Verdict {
   return order.indexOf(a) <= order.indexOf(b) ? a : b;
 }
 
-/** The findings of every test as they stand; metrics in a gap at this look are nodata with the reason. */
+/**
+ * The findings of every test of both windows as they stand; metrics in a gap at this look are nodata with the
+ * reason. Rollout-window findings first, then the step window's.
+ */
 export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | null): Finding[] {
+  const rollout = familyFindings(plan, state, look, {
+    kind: "rollout",
+    since: state.since ?? state.lastAt ?? look?.at ?? 0,
+  });
+  const step = state.step;
+  if (!step) return rollout;
+  return [
+    ...rollout,
+    ...familyFindings(plan, step, look, { kind: "step", since: step.since, weight: step.weight }),
+  ];
+}
+
+/** A window in words, appended to its findings' reasons: a rollback names when the change it saw started. */
+export function describeWindow(w: FindingWindow): string {
+  return w.kind === "step"
+    ? `step window since ${formatSince(w.since)} at ${w.weight ?? "?"}%`
+    : `rollout window since ${formatSince(w.since)}`;
+}
+
+function familyFindings(
+  plan: JudgePlan,
+  family: TestFamily,
+  look: Look | null,
+  window: FindingWindow,
+): Finding[] {
   const findings: Finding[] = [];
   const byName = new Map(plan.metrics.map((m) => [m.spec.name, m]));
   const seen = new Set<string>();
-  for (const t of Object.values(state.tests)) {
+  for (const t of Object.values(family.tests)) {
     const metric = byName.get(t.metric);
     if (!metric) continue;
     seen.add(t.metric);
     const j = judgeTest(metric, t);
+    // A step window reports the running intersection (the canary is assumed unchanged within the step).
+    if (t.running !== undefined && j.interval !== null)
+      j.interval = intersect(t.running, j.interval).interval;
     const gap = look?.unavailable?.[t.metric];
     let verdict = sequentialVerdict({
       interval: j.interval,
@@ -336,8 +475,12 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       samples: j.samples,
       minSamples: metric.minSamples,
     });
-    if (verdict !== "nodata" && j.verdict !== undefined) verdict = j.verdict;
-    else if (verdict !== "nodata" && j.limit) verdict = worst(verdict, j.limit.verdict);
+    if (verdict !== "nodata" && j.verdict !== undefined) {
+      // The quantile test decides; a running interval that has settled the question keeps it settled.
+      if (t.running !== undefined && j.verdict !== "fail" && verdict !== "inconclusive")
+        verdict = j.limit ? worst(verdict, j.limit.verdict) : verdict;
+      else verdict = j.verdict;
+    } else if (verdict !== "nodata" && j.limit) verdict = worst(verdict, j.limit.verdict);
     // Missing data never promotes: while a metric's source is down its findings cannot pass.
     if (gap !== undefined && verdict !== "fail") verdict = "nodata";
     const finite = j.interval && Number.isFinite(j.interval.lower) && Number.isFinite(j.interval.upper);
@@ -365,6 +508,7 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       method:
         t.test.kind === "moments" && t.test.state.bounded ? "empirical-bernstein-cs" : METHOD[t.test.kind],
       limit: j.limit,
+      window,
       reason: "",
     };
     const note =
@@ -375,7 +519,7 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
           : !finite && verdict === "inconclusive"
             ? (j.note ?? "not enough samples yet to bound the interval")
             : j.note;
-    findings.push({ ...f, reason: describeFinding(f, note) });
+    findings.push({ ...f, reason: `${describeFinding(f, note)}; ${describeWindow(window)}` });
   }
   // A metric with no test at all has had no data: nodata on the aggregate.
   for (const metric of plan.metrics) {
@@ -400,12 +544,11 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
       confidence: null,
       samples: { baseline: 0, canary: 0 },
       method: "none",
+      window,
       reason: "",
     };
-    findings.push({
-      ...f,
-      reason: describeFinding(f, gap !== undefined ? `metric source unavailable: ${gap}` : "no samples yet"),
-    });
+    const why = gap !== undefined ? `metric source unavailable: ${gap}` : "no samples yet";
+    findings.push({ ...f, reason: `${describeFinding(f, why)}; ${describeWindow(window)}` });
   }
   return findings;
 }
@@ -417,9 +560,38 @@ export function analyzeLook(
   look: Look,
   plan: JudgePlan = planJudge(policy),
 ): LookResult {
-  const next = addLook(plan, state, look);
-  const findings = findingsOf(plan, next, look);
-  return { state: next, findings, decision: decide(findings, policy) };
+  const added = addLook(plan, state, look);
+  const findings = findingsOf(plan, added, look);
+  return { state: withRunning(added, findings), findings, decision: decideOnline(findings, policy) };
+}
+
+/**
+ * The step tests' running intersections brought up to this look, from the findings just judged (each
+ * already the intersection of the stored one with this look's interval), so no test is judged twice.
+ */
+function withRunning(state: OnlineState, findings: readonly Finding[]): OnlineState {
+  const step = state.step;
+  if (!step) return state;
+  const tests: Record<string, OnlineTest> = { ...step.tests };
+  for (const f of findings) {
+    if (f.window?.kind !== "step" || f.interval === null) continue;
+    const k = key(f.metric, f.slice);
+    const t = tests[k];
+    if (t) tests[k] = { ...t, running: f.interval };
+  }
+  return { ...state, step: { ...step, tests } };
+}
+
+/**
+ * The analysis' own decision over both windows: a fail in either window counts; a step window that has not
+ * settled yet holds nothing up here (the rollout's state machine asks for the final step's window to pass
+ * before promoting, docs/decisions.md#windows).
+ */
+export function decideOnline(findings: readonly Finding[], policy: Policy): DecisionResult {
+  return decide(
+    findings.filter((f) => f.window?.kind !== "step" || f.verdict === "fail"),
+    policy,
+  );
 }
 
 export type { HistogramBucket };

@@ -300,6 +300,16 @@ export const statusFindingSchema = z.strictObject({
     .nullable()
     .optional()
     .describe("The worsening's interval, in the budget's units."),
+  window: z
+    .strictObject({
+      kind: z.enum(["rollout", "step"]),
+      since: z.string(),
+      weight: z.number().optional(),
+    })
+    .optional()
+    .describe(
+      "The samples judged: the whole rollout, or the current traffic step alone (at its weight), since this time.",
+    ),
   reason: z.string(),
 });
 

@@ -494,6 +494,98 @@ describe("approvals that stick: accepted findings", () => {
   });
 });
 
+describe("a step judges what it observed", () => {
+  const TWO: Step[] = stepsSchema.parse([
+    { setWeight: 25 },
+    { analysis: { minDuration: "5m", maxDuration: "20m" } },
+    { setWeight: 50 },
+    { analysis: { minDuration: "5m", maxDuration: "20m" } },
+  ]);
+  const run = (s: RolloutStatus, at: number, obs: AnalysisObservation | null, commands: Command[] = []) =>
+    reconcileRollout(TWO, s, ready(obs), commands, at);
+  const approveIt: Command = { kind: "approve", user: "ana", reason: "known" };
+  const windowed = (f: Finding, kind: "rollout" | "step", since: number): Finding => ({
+    ...f,
+    window: { kind, since },
+  });
+
+  it("an approval's weight change is not paused again by the analysis from before the step", () => {
+    let s = run(initialStatus(0), 0, null).status;
+    const atPause = look(3 * MIN, finding("fail", false, "cost"), finding("pass", true));
+    s = run(s, 3 * MIN, atPause).status;
+    expect(s.phase).toBe("Paused");
+    // Approved at 4m with the 25% look of 4m: on to 50% and the second analysis step.
+    const seen = look(4 * MIN, finding("fail", false, "cost"), finding("pass", true));
+    s = run(s, 4 * MIN, seen, [approveIt]).status;
+    expect([s.phase, s.canaryWeight, s.stepIndex]).toEqual(["Progressing", 50, 3]);
+    // 8 ms later nothing new was seen: the step has not observed anything yet.
+    s = run(s, 4 * MIN + 8, seen).status;
+    expect(s.phase).toBe("Progressing");
+    // The first look of the step still fails: a fail in the rollout window pauses.
+    s = run(s, 5 * MIN, look(5 * MIN, finding("fail", false, "cost"), finding("pass", true))).status;
+    expect(s.phase).toBe("Paused");
+  });
+
+  it("an all-pass analysis from before the step does not count towards it", () => {
+    let s = run(initialStatus(0), 0, null).status;
+    s = run(s, 6 * MIN, look(6 * MIN, finding("pass", true))).status;
+    expect(s.stepIndex).toBe(3); // passed step 2 at 6m, now analysing at 50%
+    // Nothing new arrives for the whole step: it runs out of time as if no analysis had come.
+    s = run(s, 27 * MIN, look(6 * MIN, finding("pass", true))).status;
+    expect(s.phase).toBe("Paused");
+    expect(s.pause?.reason).toContain("no analysis result arrived");
+  });
+
+  it("an intermediate step advances on the rollout window while its step window is unsettled", () => {
+    let s = run(initialStatus(0), 0, null).status;
+    const obs = look(
+      6 * MIN,
+      windowed(finding("pass", true), "rollout", 0),
+      windowed(finding("inconclusive", true), "step", 0),
+    );
+    s = run(s, 6 * MIN, obs).status;
+    expect(s.stepIndex).toBe(3);
+  });
+
+  it("the final step promotes only once its own window passes every critical finding", () => {
+    let s = run(initialStatus(0), 0, null).status;
+    s = run(s, 6 * MIN, look(6 * MIN, windowed(finding("pass", true), "rollout", 0))).status;
+    const unsettled = look(
+      12 * MIN,
+      windowed(finding("pass", true), "rollout", 0),
+      windowed(finding("inconclusive", true), "step", 6 * MIN),
+    );
+    s = run(s, 12 * MIN, unsettled).status;
+    expect([s.phase, s.stepIndex]).toEqual(["Progressing", 3]);
+    const passed = look(
+      13 * MIN,
+      windowed(finding("pass", true), "rollout", 0),
+      windowed(finding("pass", true), "step", 6 * MIN),
+      // A non-critical step finding need not have settled; it only must not fail.
+      windowed(finding("inconclusive", false, "cost"), "step", 6 * MIN),
+    );
+    s = run(s, 13 * MIN, passed).status;
+    expect(s.phase).toBe("Promoted");
+  });
+
+  it("a fail in the step window pauses (non-critical) or rolls back (critical) while the rollout window passes", () => {
+    let s = run(initialStatus(0), 0, null).status;
+    const nonCritical = look(
+      3 * MIN,
+      windowed(finding("pass", false, "cost"), "rollout", 0),
+      windowed(finding("fail", false, "cost"), "step", 0),
+    );
+    expect(run(s, 3 * MIN, nonCritical).status.phase).toBe("Paused");
+    const critical = look(
+      3 * MIN,
+      windowed(finding("pass", true), "rollout", 0),
+      windowed(finding("fail", true), "step", 0),
+    );
+    s = run(s, 3 * MIN, critical).status;
+    expect(s.phase).toBe("RolledBack");
+  });
+});
+
 describe("a rollback at the deadline", () => {
   it("names the pause it waited on without offering the commands nobody ran", () => {
     const o = { approval: { deadlineMs: HOUR, onDeadline: "Abort" as const }, ref: REF };

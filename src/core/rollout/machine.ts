@@ -467,6 +467,20 @@ function applyDeadline(b: Builder, now: number): void {
   b.event("Warning", "ApprovalOverdue", message);
 }
 
+/**
+ * The findings an analysis step needs to pass to advance: the rollout window's (findings without a window
+ * come from an analysis without windows and count as such); at the plan's last analysis step, also every
+ * critical finding of the step window, so that promotion rests on evidence about the canary as it is now,
+ * not on early samples diluting a late change (docs/decisions.md#windows). Intermediate steps advance on the
+ * rollout window as long as their step window does not fail (a fail pauses or rolls back before this).
+ */
+export function mustPass(plan: readonly Step[], index: number, findings: readonly Finding[]): Finding[] {
+  const rollout = findings.filter((f) => f.window?.kind !== "step");
+  const last = !plan.slice(index + 1).some((s) => "analysis" in s);
+  if (!last) return rollout;
+  return [...rollout, ...findings.filter((f) => f.window?.kind === "step" && f.critical)];
+}
+
 /** Runs steps until one has to wait. Returns when the rollout waits, pauses, or finishes. */
 function runSteps(b: Builder, now: number): void {
   const { plan, obs } = b;
@@ -517,7 +531,9 @@ function runSteps(b: Builder, now: number): void {
     // An analysis step.
     const min = parseDuration(step.analysis.minDuration)!;
     const max = parseDuration(step.analysis.maxDuration)!;
-    const a = obs.analysis;
+    // A step judges what it observed: an analysis of a look that ended before the step started (at the weight
+    // before, say) neither pauses nor advances it. Critical failures were acted on above, whenever seen.
+    const a = obs.analysis !== null && obs.analysis.at > b.status.stepStartedAt ? obs.analysis : null;
     const findings = a?.findings ?? [];
     const accepted = b.status.accepted;
     // An accepted failure pauses again only once it is worse than the approver accepted.
@@ -535,6 +551,7 @@ function runSteps(b: Builder, now: number): void {
       );
       return;
     }
+    // A fail in either window (the whole rollout, or this traffic step alone) is a fail.
     const failed = findings.find((f) => f.verdict === "fail" && acceptanceOf(accepted, f) === undefined);
     if (failed) {
       // Critical failures were handled before the steps; this one is for a person to judge.
@@ -546,26 +563,27 @@ function runSteps(b: Builder, now: number): void {
       );
       return;
     }
-    const overlooked = findings.filter((f) => f.verdict === "fail");
+    const judged = mustPass(plan, i, findings);
+    const overlooked = judged.filter((f) => f.verdict === "fail");
     const allPass =
       a !== null &&
-      findings.length > 0 &&
-      findings.every((f) => f.verdict === "pass" || acceptanceOf(accepted, f) !== undefined);
+      judged.length > 0 &&
+      judged.every((f) => f.verdict === "pass" || acceptanceOf(accepted, f) !== undefined);
     if (allPass && elapsed >= min) {
-      const passing = findings.length - overlooked.length;
+      const passing = judged.length - overlooked.length;
       b.event(
         "Normal",
         "AnalysisPassed",
         overlooked.length === 0
-          ? `${label}: all ${findings.length} findings pass`
-          : `${label}: ${passing} of ${findings.length} findings pass; ${overlooked.length} failing within what approvers accepted (${overlooked.map(findingName).join(", ")})`,
+          ? `${label}: all ${judged.length} findings pass`
+          : `${label}: ${passing} of ${judged.length} findings pass; ${overlooked.length} failing within what approvers accepted (${overlooked.map(findingName).join(", ")})`,
       );
       advance(b, now);
       continue;
     }
     if (elapsed >= max) {
       // The step ran out of time with evidence unsettled or missing: missing data never promotes.
-      const open = findings.find((f) => f.verdict !== "pass");
+      const open = judged.find((f) => f.verdict !== "pass");
       const why = a === null ? "no analysis result arrived" : open ? open.reason : "no findings";
       pauseFor(
         b,

@@ -1,10 +1,10 @@
 // Phase 4 of a pass, the analysis look: load the online analysis state, take a look of live traffic when one
 // is due, save the state before the status is written, and read the findings as they stand. analyse() and
 // observe() are the reconciler's own, moved here unchanged when the pass was split by concern.
-import { decide } from "../../core/judge/decide.js";
 import { planJudge, type JudgePlan } from "../../core/judge/plan.js";
 import type { Look } from "../../core/analysis/look.js";
-import { analyzeLook, findingsOf, initialOnlineState } from "../../core/analysis/online.js";
+import { analyzeLook, decideOnline, findingsOf, initialOnlineState } from "../../core/analysis/online.js";
+import { trafficSteps } from "../../core/analysis/windows.js";
 import type { Policy } from "../../core/policy/schema.js";
 import type { VoiceRollout } from "../../core/resource/voicerollout.js";
 import type { AnalysisObservation, RolloutStatus } from "../../core/rollout/machine.js";
@@ -20,7 +20,7 @@ export const SOURCE_FAILED = "the metric source failed at this look";
 export function observe(policy: Policy, plan: JudgePlan, stored: StoredAnalysis): AnalysisObservation {
   const gaps: Look = { at: stored.lastLookAt, canaryWeight: 0, cells: [], unavailable: stored.unavailable };
   const findings = findingsOf(plan, stored.state, gaps);
-  const d = decide(findings, policy);
+  const d = decideOnline(findings, policy);
   return { at: stored.lastLookAt, findings, decision: d.decision, summary: d.summary };
 }
 
@@ -52,10 +52,12 @@ export async function analyse(
   const lostLooks = previous?.looks ?? 0;
   // Status counts the stored state's looks; more looks in status than in the store means it was lost.
   const restarted = lostLooks > (loaded?.state.looks ?? 0);
+  // The next look starts where the last one recorded in status ended (or now, for a new rollout).
+  const lastLookAt = fromTime(previous?.lastLookAt) ?? now;
   let stored: StoredAnalysis = loaded ?? {
-    state: initialOnlineState(),
-    // The next look starts where the last one recorded in status ended (or now, for a new rollout).
-    lastLookAt: fromTime(previous?.lastLookAt) ?? now,
+    // The plan's traffic steps share the step windows' alpha (windows.ts).
+    state: initialOnlineState({ trafficSteps: trafficSteps(rollout.spec.steps), startedAt: lastLookAt }),
+    lastLookAt,
   };
   let changed = loaded === null;
   let analysisMs: number | undefined;

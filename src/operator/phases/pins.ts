@@ -1,7 +1,7 @@
 // Pinning in the pass (pinning.ts holds the rule): after the look, a critical regression in one pinnable
 // slice value pins it to stable instead of rolling everyone back; the machine then sees the findings without
 // it. Pins live in status while the rollout runs and end with it.
-import { decide } from "../../core/judge/decide.js";
+import { decideOnline } from "../../core/analysis/online.js";
 import type { Policy } from "../../core/policy/schema.js";
 import type { VoiceRolloutStatus } from "../../core/resource/voicerollout.js";
 import { isTerminal, type Phase } from "../../core/rollout/machine.js";
@@ -16,7 +16,7 @@ export function pinSlices(pass: Pass, look: AnalysisPass | null, policy: Policy 
     pass.previous?.pins ?? [],
     look?.observation ?? null,
     toTime(pass.now),
-    (findings) => (policy ? decide([...findings], policy) : { decision: "pause", summary: "no policy" }),
+    (findings) => (policy ? decideOnline(findings, policy) : { decision: "pause", summary: "no policy" }),
   );
   for (const pin of pinning.added)
     pass.events.push({
