@@ -183,7 +183,8 @@ describe("online analysis", () => {
     state = analyzeLook(policy, state, look(rng, { voices: 5, perVoice: 40 }, 1)).state;
     const declared = state.tests[Object.keys(state.tests).find((k) => k.includes("voice_id=v0"))!]!;
     const late = state.tests[Object.keys(state.tests).find((k) => k.includes("voice_id=v4"))!]!;
-    expect(declared.alpha).toBeCloseTo((0.01 * 0.9) / 5, 12); // 4 voices + the aggregate declared
+    // 4 voices declared, sharing the per-slice half of the declared 90% (spec.alphaSplit's default).
+    expect(declared.alpha).toBeCloseTo((0.01 * 0.9 * 0.5) / 4, 12);
     expect(late.alpha).toBeCloseTo((0.01 * 0.1 * 6) / Math.PI ** 2, 12);
   });
 
