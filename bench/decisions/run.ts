@@ -2,7 +2,8 @@
 // today (bench/decisions/baselines.ts), on every shipped scenario, many seeds each, in one run. Each method
 // sees the same simulated traffic (same seed) through the same plan and state machine.
 //
-//   npm run bench:decisions -- [--seeds 500] [--scenarios aa,clone-drift] [--alpha-split 0.5] [--record]
+//   npm run bench:decisions -- [--seeds 500] [--scenarios aa,clone-drift] [--alpha-split 0.5]
+//                            [--methods voicectl,kayenta-matched] [--record]
 //
 // For each regression scenario it also prints the information floor (floor.ts): the detection time no test
 // could beat on average at the level voicectl gives the finding, and voicectl's median as a ratio to it.
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
   for (const file of files) {
     const loaded = withAlphaSplit(await loadScenario(join(dir, file)), split);
     const levels = new Map<string, number>();
-    for (const method of Object.keys(METHODS)) {
+    const methods = arg("methods")?.split(",") ?? Object.keys(METHODS);
+    for (const method of methods) {
       const row: Row = {
         scenario: loaded.scenario.metadata.name,
         expected: loaded.scenario.spec.expected ?? "-",
@@ -188,9 +190,9 @@ function render(rows: Row[], seeds: number): string {
   // Ratios that the issue's targets are stated in, per scenario: voicectl against Kayenta.
   lines.push("", "Median detection time, voicectl / kayenta (regression scenarios):", "");
   for (const scenario of new Set(rows.map((r) => r.scenario))) {
-    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl")!;
-    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta")!;
-    if (v.expected !== "rollback") continue;
+    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl");
+    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta");
+    if (!v || !k || v.expected !== "rollback") continue;
     const ratio = quantile(v.detectMinutes, 0.5) / quantile(k.detectMinutes, 0.5);
     lines.push(
       `- ${scenario}: ${fmt(quantile(v.detectMinutes, 0.5))} / ${fmt(quantile(k.detectMinutes, 0.5))} min = ${Number.isFinite(ratio) ? ratio.toFixed(2) : "-"}`,
