@@ -253,9 +253,12 @@ function slicesOf(loaded: LoadedScenario, m: MetricSpec, cells: readonly Traffic
 
 /**
  * The floor of the scenario: the fastest critical finding over budget, each at the level voicectl gives it
- * (`levels`, by metric and slice key as online analysis stores them). Null when nothing critical is over budget.
+ * (`levelOf` a key of metric and slice as online analysis makes them). Null when nothing critical is over budget.
  */
-export function informationFloor(loaded: LoadedScenario, levels: ReadonlyMap<string, number>): Floor | null {
+export function informationFloor(
+  loaded: LoadedScenario,
+  levelOf: (key: string) => number | undefined,
+): Floor | null {
   const cells = resolveCells(loaded.scenario.spec.traffic);
   // The first analysis step's weight decides the arms' ratio of samples during detection.
   const firstWeight = loaded.scenario.spec.steps.find((s) => "setWeight" in s && s.setWeight > 0);
@@ -265,7 +268,7 @@ export function informationFloor(loaded: LoadedScenario, levels: ReadonlyMap<str
     if (!m.critical || own(loaded.scenario.spec.metrics, m.name) === undefined) continue;
     for (const [key, slice] of slicesOf(loaded, m, cells)) {
       const inSlice = cells.filter((c) => cellMatches(c.labels, slice));
-      const alpha = levels.get(`${m.name}\u0001${key}`);
+      const alpha = levelOf(`${m.name}\u0001${key}`);
       if (alpha === undefined || inSlice.length === 0) continue;
       const { kl, continuous } = klPerSample(loaded, m, inSlice, (100 - w) / w);
       if (!(continuous > 0)) continue;

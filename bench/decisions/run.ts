@@ -40,6 +40,8 @@ interface Row {
   /** Minutes from the first canary traffic to the rollback, over runs that rolled back. */
   detectMinutes: number[];
   detectSamples: number[];
+  /** Minutes from the first canary traffic to the promotion, over runs that promoted. */
+  promoteMinutes: number[];
   wallMs: number;
 }
 
@@ -123,6 +125,7 @@ async function main(): Promise<void> {
         rollback: 0,
         detectMinutes: [],
         detectSamples: [],
+        promoteMinutes: [],
         wallMs: 0,
       };
       const start = performance.now();
@@ -134,12 +137,16 @@ async function main(): Promise<void> {
           row.detectMinutes.push((r.endedAt - firstTrafficAt(r)) / 60_000);
           row.detectSamples.push(r.timeline.at(-1)!.samples.canary);
         }
+        if (r.decision === "promote") row.promoteMinutes.push((r.endedAt - firstTrafficAt(r)) / 60_000);
         if (seed % 50 === 0) process.stderr.write(`\r${row.scenario} ${method}: ${seed}/${seeds}   `);
       }
       row.wallMs = performance.now() - start;
       rows.push(row);
       if (method === "voicectl" && row.expected === "rollback")
-        floors.set(row.scenario, informationFloor(loaded, levels));
+        floors.set(
+          row.scenario,
+          informationFloor(loaded, (k) => levels.get(k)),
+        );
       process.stderr.write(
         `\r${row.scenario} ${method}: done in ${(row.wallMs / 1000).toFixed(1)} s      \n`,
       );
@@ -168,6 +175,8 @@ function render(rows: Row[], seeds: number): string {
     "pause",
     "rollback",
     "detect min (median/p90)",
+    "detect min (mean)",
+    "promote min (median)",
     "canary samples at detection (median/p90)",
     "s per run",
   ];
@@ -182,6 +191,10 @@ function render(rows: Row[], seeds: number): string {
         pct(r.pause, r.runs),
         pct(r.rollback, r.runs),
         `${fmt(quantile(r.detectMinutes, 0.5))} / ${fmt(quantile(r.detectMinutes, 0.9))}`,
+        r.detectMinutes.length
+          ? (r.detectMinutes.reduce((a, b) => a + b, 0) / r.detectMinutes.length).toFixed(2)
+          : "-",
+        fmt(quantile(r.promoteMinutes, 0.5)),
         `${fmt(quantile(r.detectSamples, 0.5))} / ${fmt(quantile(r.detectSamples, 0.9))}`,
         (r.wallMs / 1000 / r.runs).toFixed(3),
       ].join(" | ")} |`,
