@@ -13,7 +13,10 @@
 // the hardest case for a false fail, nothing can pass, and each rollout runs until the step gives up (a pause)
 // unless a false fail rolls it back. 4 x 301 critical tests.
 //
-//   npm run bench:skewed-aa -- [--runs 200] [--alpha 0.01] [--alpha-split 0.5] [--rps 300] [--weight 10]
+//   npm run bench:skewed-aa -- [--runs 300] [--alpha 0.01] [--alpha-split 0.5] [--rps 300] [--weight 10]
+//                              [--canary-factor 1]
+// --canary-factor multiplies the canary's values (not A/A any more): a check that the bench can see a
+// rollback, since A/A alone cannot tell a sound test from one that never fails.
 import { policySchema, type Policy } from "../../src/core/policy/schema.js";
 import { createRng } from "../../src/core/stats/random.js";
 import type { CellBatch, Look } from "../../src/core/analysis/look.js";
@@ -68,7 +71,12 @@ function voices(count: number, skew: number): Voice[] {
 }
 
 /** Per-request lognormal values, summed per voice and arm for each look. */
-export function skewedFleet(seed: number, rps: number, cells: readonly Voice[]): LookSource {
+export function skewedFleet(
+  seed: number,
+  rps: number,
+  cells: readonly Voice[],
+  canaryFactor = 1,
+): LookSource {
   return {
     look(fromMs, toMs, canaryWeight) {
       // Each look its own generator, as the scenario fleet does: a look depends only on its arguments.
@@ -83,10 +91,11 @@ export function skewedFleet(seed: number, rps: number, cells: readonly Voice[]):
           if (n === 0) continue;
           requests[arm] += n;
           const sums = SIGMAS.map(() => ({ sum: 0, sumSquares: 0 }));
+          const factor = arm === "canary" ? canaryFactor : 1;
           for (let i = 0; i < n; i++) {
             const z = rng.normal();
             SIGMAS.forEach((sigma, j) => {
-              const x = Math.exp(sigma * z);
+              const x = factor * Math.exp(sigma * z);
               sums[j]!.sum += x;
               sums[j]!.sumSquares += x * x;
             });
@@ -112,7 +121,8 @@ export function skewedFleet(seed: number, rps: number, cells: readonly Voice[]):
 }
 
 async function main(): Promise<void> {
-  const runs = Number(arg("runs") ?? 200);
+  const runs = Number(arg("runs") ?? 300);
+  const canaryFactor = Number(arg("canary-factor") ?? 1);
   const alpha = Number(arg("alpha") ?? 0.01);
   const split = Number(arg("alpha-split") ?? 0.5);
   const rps = Number(arg("rps") ?? 300);
@@ -130,7 +140,7 @@ async function main(): Promise<void> {
       intervalMs: 60_000,
       canaryReadyAfterMs: 60_000,
       durationMs: 40 * 60_000,
-      fleet: skewedFleet(seed, rps, cells),
+      fleet: skewedFleet(seed, rps, cells, canaryFactor),
     });
     outcome[r.decision]++;
     for (const f of r.reasons.filter((x) => x.cause && r.decision === "rollback")) {
@@ -147,9 +157,9 @@ async function main(): Promise<void> {
   process.stderr.write("\n");
   process.stdout.write(
     [
-      `skewed A/A: 300 voices (Zipf 0.5), ${rps} req/s, canary ${weight}%, lognormal sigma ${SIGMAS.join(" and ")} x both directions, relative budget 0, alpha ${alpha}, alphaSplit.aggregate ${split}, ${runs} runs (seeds 1-${runs})`,
+      `skewed A/A: 300 voices (Zipf 0.5), ${rps} req/s, canary ${weight}%, lognormal sigma ${SIGMAS.join(" and ")} x both directions, relative budget 0, canary values x${canaryFactor}, alpha ${alpha}, alphaSplit.aggregate ${split}, ${runs} runs (seeds 1-${runs})`,
       `decisions: promote ${outcome.promote}, pause ${outcome.pause}, rollback ${outcome.rollback}`,
-      `false-rollback rate ${(100 * rate).toFixed(2)}% +- ${(100 * se).toFixed(2)}% (Monte Carlo standard error); one-sided 95% upper bound ${(100 * upper).toFixed(2)}%; target <= alpha ${(100 * alpha).toFixed(2)}%`,
+      `${canaryFactor === 1 ? "false-rollback" : "rollback"} rate ${(100 * rate).toFixed(2)}% +- ${(100 * se).toFixed(2)}% (Monte Carlo standard error); one-sided 95% upper bound ${(100 * upper).toFixed(2)}%; target <= alpha ${(100 * alpha).toFixed(2)}%`,
       ...[...culprits].map(([k, n]) => `  rolled back on ${k}: ${n}`),
       `${(seconds / runs).toFixed(3)} s per run, ${seconds.toFixed(0)} s in all`,
       "",
