@@ -2,15 +2,21 @@
 // today (bench/decisions/baselines.ts), on every shipped scenario, many seeds each, in one run. Each method
 // sees the same simulated traffic (same seed) through the same plan and state machine.
 //
-//   npm run bench:decisions -- [--seeds 500] [--scenarios aa,clone-drift] [--record]
+//   npm run bench:decisions -- [--seeds 500] [--scenarios aa,clone-drift] [--alpha-split 0.5]
+//                            [--methods voicectl,kayenta-matched] [--record]
+//
+// For each regression scenario it also prints the information floor (floor.ts): the detection time no test
+// could beat on average at the level voicectl gives the finding, and voicectl's median as a ratio to it.
 import { appendFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { createFleet } from "../../src/sim/fleet.js";
-import { runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
+import { onlineAnalyzer, runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
 import { loadScenario, type LoadedScenario } from "../../src/sim/scenario.js";
 import type { Policy } from "../../src/core/policy/schema.js";
+import { sliceKey } from "../../src/core/types.js";
 import { kayentaAnalyzer, thresholdAnalyzer } from "./baselines.js";
+import { informationFloor, type Floor } from "./floor.js";
 
 const KAYENTA_MATCHED_CONFIDENCE = Number(arg("kayenta-confidence") ?? 0.9999);
 
@@ -34,6 +40,8 @@ interface Row {
   /** Minutes from the first canary traffic to the rollback, over runs that rolled back. */
   detectMinutes: number[];
   detectSamples: number[];
+  /** Minutes from the first canary traffic to the promotion, over runs that promoted. */
+  promoteMinutes: number[];
   wallMs: number;
 }
 
@@ -52,8 +60,34 @@ function firstTrafficAt(r: SimulationResult): number {
   return r.timeline.find((e) => e.weight > 0)?.at ?? 0;
 }
 
-function simulate(loaded: LoadedScenario, seed: number, method: string): SimulationResult {
+/** voicectl's analyzer, noting each finding's level (fixed when its test is made) by metric and slice key. */
+function recordingLevels(policy: Policy, levels: Map<string, number>): Analyzer {
+  const inner = onlineAnalyzer(policy);
+  return {
+    look(look) {
+      const r = inner.look(look);
+      for (const f of r.findings)
+        if (f.confidence !== null) levels.set(`${f.metric}\u0001${sliceKey(f.slice)}`, 1 - f.confidence);
+      return r;
+    },
+  };
+}
+
+/** The scenario with spec.alphaSplit.aggregate overridden (--alpha-split), to measure the weighting. */
+function withAlphaSplit(loaded: LoadedScenario, aggregate: number | undefined): LoadedScenario {
+  if (aggregate === undefined) return loaded;
+  const spec = { ...loaded.policy.spec, alphaSplit: { aggregate } };
+  return { ...loaded, policy: { ...loaded.policy, spec } };
+}
+
+function simulate(
+  loaded: LoadedScenario,
+  seed: number,
+  method: string,
+  levels?: Map<string, number>,
+): SimulationResult {
   const make = METHODS[method];
+  const analyzer = make ? make(loaded.policy) : levels ? recordingLevels(loaded.policy, levels) : undefined;
   return runSimulation({
     name: loaded.scenario.metadata.name,
     policy: loaded.policy,
@@ -62,7 +96,7 @@ function simulate(loaded: LoadedScenario, seed: number, method: string): Simulat
     canaryReadyAfterMs: loaded.canaryReadyAfterMs,
     durationMs: loaded.durationMs,
     fleet: createFleet(loaded.scenario, loaded.policy, seed),
-    analyzer: make ? make(loaded.policy) : undefined,
+    analyzer,
   });
 }
 
@@ -74,9 +108,13 @@ async function main(): Promise<void> {
     .filter((f) => f.endsWith(".yaml") && (!only || only.includes(f.replace(/\.yaml$/, ""))))
     .sort();
   const rows: Row[] = [];
+  const floors = new Map<string, Floor | null>();
+  const split = arg("alpha-split") === undefined ? undefined : Number(arg("alpha-split"));
   for (const file of files) {
-    const loaded = await loadScenario(join(dir, file));
-    for (const method of Object.keys(METHODS)) {
+    const loaded = withAlphaSplit(await loadScenario(join(dir, file)), split);
+    const levels = new Map<string, number>();
+    const methods = arg("methods")?.split(",") ?? Object.keys(METHODS);
+    for (const method of methods) {
       const row: Row = {
         scenario: loaded.scenario.metadata.name,
         expected: loaded.scenario.spec.expected ?? "-",
@@ -87,27 +125,34 @@ async function main(): Promise<void> {
         rollback: 0,
         detectMinutes: [],
         detectSamples: [],
+        promoteMinutes: [],
         wallMs: 0,
       };
       const start = performance.now();
       for (let seed = 1; seed <= seeds; seed++) {
-        const r = simulate(loaded, seed, method);
+        const r = simulate(loaded, seed, method, seed === 1 ? levels : undefined);
         row.runs++;
         row[r.decision]++;
         if (r.decision === "rollback") {
           row.detectMinutes.push((r.endedAt - firstTrafficAt(r)) / 60_000);
           row.detectSamples.push(r.timeline.at(-1)!.samples.canary);
         }
+        if (r.decision === "promote") row.promoteMinutes.push((r.endedAt - firstTrafficAt(r)) / 60_000);
         if (seed % 50 === 0) process.stderr.write(`\r${row.scenario} ${method}: ${seed}/${seeds}   `);
       }
       row.wallMs = performance.now() - start;
       rows.push(row);
+      if (method === "voicectl" && row.expected === "rollback")
+        floors.set(
+          row.scenario,
+          informationFloor(loaded, (k) => levels.get(k)),
+        );
       process.stderr.write(
         `\r${row.scenario} ${method}: done in ${(row.wallMs / 1000).toFixed(1)} s      \n`,
       );
     }
   }
-  const table = render(rows, seeds);
+  const table = render(rows, seeds) + renderFloors(rows, floors);
   process.stdout.write(table);
   if (process.argv.includes("--record")) {
     const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown"}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`;
@@ -130,6 +175,8 @@ function render(rows: Row[], seeds: number): string {
     "pause",
     "rollback",
     "detect min (median/p90)",
+    "detect min (mean)",
+    "promote min (median)",
     "canary samples at detection (median/p90)",
     "s per run",
   ];
@@ -144,6 +191,10 @@ function render(rows: Row[], seeds: number): string {
         pct(r.pause, r.runs),
         pct(r.rollback, r.runs),
         `${fmt(quantile(r.detectMinutes, 0.5))} / ${fmt(quantile(r.detectMinutes, 0.9))}`,
+        r.detectMinutes.length
+          ? (r.detectMinutes.reduce((a, b) => a + b, 0) / r.detectMinutes.length).toFixed(2)
+          : "-",
+        fmt(quantile(r.promoteMinutes, 0.5)),
         `${fmt(quantile(r.detectSamples, 0.5))} / ${fmt(quantile(r.detectSamples, 0.9))}`,
         (r.wallMs / 1000 / r.runs).toFixed(3),
       ].join(" | ")} |`,
@@ -152,9 +203,9 @@ function render(rows: Row[], seeds: number): string {
   // Ratios that the issue's targets are stated in, per scenario: voicectl against Kayenta.
   lines.push("", "Median detection time, voicectl / kayenta (regression scenarios):", "");
   for (const scenario of new Set(rows.map((r) => r.scenario))) {
-    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl")!;
-    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta")!;
-    if (v.expected !== "rollback") continue;
+    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl");
+    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta");
+    if (!v || !k || v.expected !== "rollback") continue;
     const ratio = quantile(v.detectMinutes, 0.5) / quantile(k.detectMinutes, 0.5);
     lines.push(
       `- ${scenario}: ${fmt(quantile(v.detectMinutes, 0.5))} / ${fmt(quantile(k.detectMinutes, 0.5))} min = ${Number.isFinite(ratio) ? ratio.toFixed(2) : "-"}`,
@@ -165,3 +216,55 @@ function render(rows: Row[], seeds: number): string {
 }
 
 await main();
+
+/**
+ * voicectl's median detection against the information floor (floor.ts). Detection is measured at whole looks,
+ * so the floor rounded up to the next look is shown too: no analysis that decides at looks can beat it.
+ */
+function renderFloors(rows: Row[], floors: ReadonlyMap<string, Floor | null>): string {
+  const head = [
+    "scenario",
+    "fastest finding",
+    "its alpha",
+    "floor min (bucket counts)",
+    "floor min (per-request values)",
+    "floor at whole looks",
+    "voicectl median min",
+    "ratio to floor",
+    "ratio to floor at looks",
+    "kayenta-matched median min",
+  ];
+  const lines = [
+    "",
+    "Information floor (Wald's bound at the finding's alpha; goal: voicectl median <= 1.3x the floor):",
+    "",
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+  ];
+  for (const [scenario, floor] of floors) {
+    const v = rows.find((r) => r.scenario === scenario && r.method === "voicectl")!;
+    const k = rows.find((r) => r.scenario === scenario && r.method === "kayenta-matched");
+    const median = quantile(v.detectMinutes, 0.5);
+    if (!floor) {
+      lines.push(`| ${scenario} | (none over budget) | - | - | - | - | ${fmt(median)} | - | - | - |`);
+      continue;
+    }
+    const atLooks = floor.lookMinutes * Math.max(1, Math.ceil(floor.minutes / floor.lookMinutes - 1e-9));
+    lines.push(
+      `| ${[
+        scenario,
+        `${floor.metric} ${floor.slice}`,
+        floor.alpha.toExponential(2),
+        floor.minutes.toFixed(2),
+        floor.continuousMinutes.toFixed(2),
+        String(atLooks),
+        fmt(median),
+        (median / floor.minutes).toFixed(2),
+        (median / atLooks).toFixed(2),
+        k ? fmt(quantile(k.detectMinutes, 0.5)) : "-",
+      ].join(" | ")} |`,
+    );
+  }
+  lines.push("");
+  return lines.join("\n");
+}

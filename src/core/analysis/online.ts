@@ -4,7 +4,8 @@
 // for one look only.
 //
 // Family-wise control: tests are split into critical and non-critical families, each spending the policy's
-// `alpha`. The tests seen at the first look are declared and share 90% of alpha by Bonferroni; slices that
+// `alpha`. The tests seen at the first look are declared and share 90% of alpha by Bonferroni, weighted
+// between all-traffic and per-slice tests by spec.alphaSplit (sequential/alpha-split.ts); slices that
 // appear later (a new voice) spend from the remaining 10% by alpha*6/(pi^2 j^2). Levels are fixed when a
 // test is created and stored with it, so the guarantee survives a restart.
 //
@@ -51,6 +52,7 @@ import {
   updateRates,
   type RateState,
 } from "../sequential/rates.js";
+import { declaredLevels } from "../sequential/alpha-split.js";
 import { QUANTILE_TEST_WEIGHTS, quantileBudgetTest } from "../sequential/quantile-budget.js";
 import {
   sequentialVerdict,
@@ -264,10 +266,16 @@ function addToFamily(
     };
   }
   const first = state.looks === 0;
+  // Declared tests: weighted Bonferroni between all-traffic and per-slice tests (alpha-split.ts).
+  const isAll = (c: (typeof created)[number]) => Object.keys(c.inc.slice).length === 0;
+  const level = declaredLevels(
+    { alpha, aggregateShare: plan.policy.spec.alphaSplit.aggregate },
+    first ? created.map((c) => ({ critical: c.metric.spec.critical, aggregate: isAll(c) })) : [],
+  );
   for (const c of created) {
     const family = c.metric.spec.critical ? "critical" : "other";
     const testLevel = first
-      ? testAlpha({ alpha, declaredTests: declared[family] })
+      ? level(c.metric.spec.critical, isAll(c))
       : testAlpha({ alpha, declaredTests: declared[family] }, ++late[family]);
     tests[c.k] = {
       metric: c.metric.spec.name,

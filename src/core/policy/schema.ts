@@ -1,6 +1,7 @@
 // The one schema of a RolloutPolicy (docs/architecture.md#one-schema): the CLI reads policy files with it,
 // the operator reads the custom resource with it, and the JSON Schema / CRD OpenAPI are generated from it.
 import { z } from "zod";
+import { DEFAULT_AGGREGATE_SHARE } from "../sequential/alpha-split.js";
 import { checkTemplate } from "./promql.js";
 
 export const API_VERSION = "voicectl.dev/v1alpha1";
@@ -159,6 +160,21 @@ export const policySpecSchema = z.strictObject({
     .lt(0.5)
     .default(0.01)
     .describe("Online analysis: false-rollback rate of a whole rollout."),
+  alphaSplit: z
+    .strictObject({
+      aggregate: z
+        .number({ error: "expected a number between 0 and 1 (exclusive): the all-traffic findings' share" })
+        .gt(0, "expected a share above 0: all-traffic findings need some alpha to be judged")
+        .lt(1, "expected a share below 1: per-slice findings need some alpha to be judged")
+        .default(DEFAULT_AGGREGATE_SHARE)
+        .describe(
+          "Share of each family's alpha for the all-traffic findings; per-slice findings get the rest (weighted Bonferroni).",
+        ),
+    })
+    .default({ aggregate: DEFAULT_AGGREGATE_SHARE })
+    .describe(
+      "Online analysis: how each family's alpha is weighted between all-traffic and per-slice findings.",
+    ),
   metrics: z.array(metricSchema).min(1, "expected at least one metric"),
 });
 
