@@ -8,7 +8,8 @@
 //
 // The operator is not in this chain: it reads looks through the same PrometheusLookSource that analyze
 // uses (src/adapters/kubernetes/metrics-source.ts), and a rollout's analysis over real audio would need
-// minutes of traffic per step. Budget: about 3 minutes on 2 cores, mostly the scorer (0.11 CPU s per audio s).
+// minutes of traffic per step. Runtime: about 2.5 minutes on 2 cores, mostly the scorer (0.13 CPU s per audio s
+// in this chain, bench/RESULTS.md).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
