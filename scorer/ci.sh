@@ -39,6 +39,12 @@ else
   echo "scorer venv ready after $((SECONDS - t0))s"
 fi
 
+# --venv-only: the venv's python on the last line, no tests (the real-audio e2e test starts the scorer with it).
+if [ "${1:-}" = "--venv-only" ]; then
+  echo "$venv/bin/python"
+  exit 0
+fi
+
 echo "== scorer tests (pytest)"
 status=0
 "$venv/bin/python" -m pytest -q tests || status=$?

@@ -12,6 +12,7 @@ export interface MetricInput {
   required?: boolean;
   minSamples?: number;
   column?: string;
+  scorer?: string;
 }
 
 export function makePolicy(metrics: MetricInput[], spec: Record<string, unknown> = {}): Policy {

@@ -449,6 +449,51 @@ describe("PrometheusLookSource: native histograms", () => {
     });
   });
 
+  it("keeps a metric with a pinned scorer to that scorer's series (or unlabelled ones)", async () => {
+    const s = await serve(() => vector([]));
+    await source(s.url, [{ ...SIM, scorer: "resemblyzer-0.1.4+x" }]).look(1_700_000_000, 60, 10);
+    const sel = (name: string) =>
+      `${name}{version=~"tts-v41|tts-v42",namespace="voice-prod",scorer=~"resemblyzer-0\\\\.1\\\\.4\\\\+x|"}`;
+    expect(s.queries).toContain(
+      `sum by (le, version, voice_id) (increase(${sel("voice_speaker_similarity_bucket")}[60s])) or ` +
+        `sum by (version, voice_id) (increase(${sel("voice_speaker_similarity")}[60s]))`,
+    );
+    expect(s.queries.some((q) => q.includes("voice_speaker_similarity_sum{") && q.includes("scorer=~"))).toBe(
+      true,
+    );
+  });
+
+  it("a version scored only by another scorer is nodata naming both ids; a matching version is judged", async () => {
+    const pinned = "resemblyzer-0.1.4+dnsmos-0.0.1.1+pocketsphinx-5.1.1";
+    const buckets = (version: string) => [
+      { metric: { version, voice_id: "mia", le: "0.8" }, value: 40 },
+      { metric: { version, voice_id: "mia", le: "+Inf" }, value: 40 },
+    ];
+    // The canary's series come from a newer embedding model only: the pinned query finds the baseline alone.
+    const mismatch = await serve((q) => {
+      if (q.startsWith("count by (version, scorer)"))
+        return vector([
+          { metric: { version: "tts-v42", scorer: "wavlm-large-sv" }, value: 3 },
+          { metric: { version: "tts-v41" }, value: 3 },
+        ]);
+      return vector(q.includes("_bucket") ? buckets("tts-v41") : []);
+    });
+    const look = await source(mismatch.url, [{ ...SIM, scorer: pinned }]).look(1_700_000_000, 60, 10);
+    expect(look.unavailable).toEqual({
+      speaker_similarity: `speaker_similarity of version tts-v42 comes from scorer wavlm-large-sv, not from the policy's scorer ${pinned}: a different scoring model moves every value, so they are not compared`,
+    });
+    expect(look.cells).toEqual([]);
+
+    // Both versions carry the pinned scorer: judged, and no scorer query is asked.
+    const match = await serve((q) =>
+      vector(q.includes("_bucket") ? [...buckets("tts-v41"), ...buckets("tts-v42")] : []),
+    );
+    const ok = await source(match.url, [{ ...SIM, scorer: pinned }]).look(1_700_000_000, 60, 10);
+    expect(ok.unavailable).toEqual({});
+    expect(ok.cells.map((c) => c.arm).sort()).toEqual(["baseline", "canary"]);
+    expect(match.queries.some((q) => q.startsWith("count by (version, scorer)"))).toBe(false);
+  });
+
   it("says which counter it looked for when the requests have no series; no error series is no error", async () => {
     const none = await serve(() => vector([]));
     expect((await source(none.url, [ERR]).look(1_700_000_000, 60, 10)).unavailable).toEqual({

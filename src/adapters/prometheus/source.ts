@@ -91,13 +91,26 @@ export class PrometheusLookSource {
     return [...labels].sort();
   }
 
-  /** `name{matchers}` with the version and namespace matchers added to any the selector has. */
-  private select(selector: string): string {
+  /** `name{matchers}` with the version and namespace matchers (and `extra`) added to any the selector has. */
+  private select(selector: string, extra = ""): string {
     const s = selector.trim();
     const brace = s.indexOf("{");
-    if (brace < 0) return `${s}{${this.matchers()}}`;
+    const own = `${this.matchers()}${extra ? `,${extra}` : ""}`;
+    if (brace < 0) return `${s}{${own}}`;
     const inner = s.slice(brace + 1, s.lastIndexOf("}")).trim();
-    return `${s.slice(0, brace)}{${this.matchers()}${inner ? `,${inner}` : ""}}`;
+    return `${s.slice(0, brace)}{${own}${inner ? `,${inner}` : ""}}`;
+  }
+
+  /**
+   * The matcher that keeps a histogram metric to the values of its policy's pinned scorer: series labelled
+   * with that `scorer`, or with none (an exporter that does not say, such as the simulator). A different
+   * embedding or MOS model moves every value, so series of another scorer are never read as this one's.
+   */
+  private scorerMatcher(metric: PlannedMetric): string {
+    const scorer = metric.spec.scorer;
+    const src = sourceOf(metric)!;
+    if (scorer === undefined || src.histogram === undefined || src.query !== undefined) return "";
+    return `scorer=~${quote(`${escapeRegex(scorer)}|`)}`;
   }
 
   private template(text: string, metric: PlannedMetric, window: string): string {
@@ -113,8 +126,9 @@ export class PrometheusLookSource {
   queries(metric: PlannedMetric, window: string): Record<string, string> {
     const src = sourceOf(metric)!;
     const by = ["version", ...this.sliceLabels(metric)].join(", ");
+    const scorer = this.scorerMatcher(metric);
     const increase = (selector: string, extraBy = "") =>
-      `sum by (${extraBy}${by}) (increase(${this.select(selector)}[${window}]))`;
+      `sum by (${extraBy}${by}) (increase(${this.select(selector, scorer)}[${window}]))`;
     const counter = (text: string) =>
       isCounterSelector(text) ? increase(text) : this.template(text, metric, window);
     if (src.events !== undefined && src.requests !== undefined) {
@@ -137,8 +151,8 @@ export class PrometheusLookSource {
       // halves are histogram_sum() and histogram_count() of the same sample, taken the same way.
       const delta = (at: (offset: string) => string) =>
         `sum by (${by}) (clamp_min(${at("")} - (${at(` offset ${window}`)} or ${at("")} * 0), 0))`;
-      const classic = (suffix: string) => delta((o) => `${this.select(`${h}${suffix}`)}${o}`);
-      const native = (fn: string) => delta((o) => `${fn}(${this.select(h)}${o})`);
+      const classic = (suffix: string) => delta((o) => `${this.select(`${h}${suffix}`, scorer)}${o}`);
+      const native = (fn: string) => delta((o) => `${fn}(${this.select(h, scorer)}${o})`);
       out["sum"] = `${classic("_sum")} or ${native("histogram_sum")}`;
       out["count"] = `${classic("_count")} or ${native("histogram_count")}`;
     }
@@ -219,6 +233,7 @@ export class PrometheusLookSource {
       const samples = results[role];
       if (samples === undefined) continue;
       const { stable, canary } = this.options;
+      if (role === "buckets") await this.checkScorer(metric, samples, window, at);
       if (!samples.some((s) => s.labels["version"] === stable || s.labels["version"] === canary))
         throw new SourceError(this.nothingFound(metric, role, queries[role]!, window));
     }
@@ -271,6 +286,38 @@ export class PrometheusLookSource {
       );
     }
     return out;
+  }
+
+  /**
+   * A version with no series of the policy's scorer but series of another: nodata naming both ids, not "no
+   * series" and not half a comparison (a canary scored by a new model against a baseline scored by the old).
+   * Asked only when a version is missing, so a look whose versions both match costs no extra query.
+   */
+  private async checkScorer(metric: PlannedMetric, found: readonly Sample[], window: string, at: number) {
+    const pinned = metric.spec.scorer;
+    if (this.scorerMatcher(metric) === "" || pinned === undefined) return;
+    const { stable, canary } = this.options;
+    const missing = [stable, canary].filter((v) => !found.some((s) => s.labels["version"] === v));
+    if (missing.length === 0) return;
+    const h = sourceOf(metric)!.histogram!;
+    const names = `__name__=~${quote(`${escapeRegex(h)}_bucket|${escapeRegex(h)}`)}`;
+    const r = await this.options.client.query(
+      `count by (version, scorer) (last_over_time({${this.matchers()},${names},scorer!=${quote(pinned)}}[${window}]))`,
+      at,
+    );
+    const others = [
+      ...new Set(
+        r.samples
+          .filter((s) => missing.includes(s.labels["version"] ?? "") && s.labels["scorer"])
+          .map((s) => s.labels["scorer"]!),
+      ),
+    ].sort();
+    if (others.length === 0) return;
+    const versions = missing.join(" and ");
+    throw new SourceError(
+      `${metric.spec.name} of version ${versions} comes from scorer ${others.join(", ")}, not from the policy's scorer ${pinned}: ` +
+        "a different scoring model moves every value, so they are not compared",
+    );
   }
 
   /** Why a query found nothing, naming the series it looked for. */
