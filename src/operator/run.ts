@@ -9,9 +9,12 @@ import { kubernetesPorts } from "../adapters/kubernetes/index.js";
 import { RolloutInformers } from "../adapters/kubernetes/informers.js";
 import { LeaderElector } from "../adapters/kubernetes/leader.js";
 import { Controller, refOf } from "./controller.js";
+import { reconcile } from "./reconciler.js";
+import { fairShare, fencedPorts, shardLeaseName, ShardLostError, ShardSet, shardOf } from "./shards.js";
 import { faultsFromEnv, FAULT_ENV } from "./faults.js";
 import type { Logger } from "./log.js";
 import { OperatorMetrics } from "./metrics.js";
+import type { Ports } from "./ports.js";
 import { startServer, type RunningServer } from "./server.js";
 
 export interface OperatorOptions {
@@ -30,6 +33,14 @@ export interface OperatorOptions {
         readonly leaseDurationMs?: number | undefined;
         readonly renewDeadlineMs?: number | undefined;
         readonly retryPeriodMs?: number | undefined;
+        /**
+         * Shard Leases (issue 13): with more than one, each rollout belongs to shard hash(namespace/name) mod
+         * shards, the Leases are `<name>-shard-<i>`, and this replica reconciles the rollouts of the shards it
+         * holds. 1 (the default) is the single leader Lease `name`, exactly as without sharding.
+         */
+        readonly shards?: number | undefined;
+        /** Replicas expected, for each one's fair share of shards: ceil(shards / replicas). */
+        readonly replicas?: number | undefined;
       };
   /** Reconcile every rollout at least this often (ms). */
   readonly resyncMs?: number | undefined;
@@ -48,6 +59,8 @@ export interface RunningOperator {
   readonly identity: string;
   readonly server: RunningServer;
   isLeader(): boolean;
+  /** The shards this replica holds (sharded mode); [0] for the leader, [] for a standby. */
+  heldShards(): number[];
   /** Resolves when this replica led and then lost the Lease: the process should exit. */
   readonly lostLeadership: Promise<void>;
   /** Stops reconciling, releases the Lease (so a standby takes over at once), closes the server. */
@@ -67,6 +80,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     { log },
   );
   const metrics = new OperatorMetrics();
+  const le = options.leaderElection;
+  if (le !== false && (le.shards ?? 1) > 1) return startSharded(options, identity, ports, metrics, le);
   const controller = new Controller({
     ports,
     workers: options.workers,
@@ -100,8 +115,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let stoppedLeading: Promise<void> | undefined;
   let resolveLost: () => void = () => {};
   const lost = new Promise<void>((resolve) => (resolveLost = resolve));
-  if (options.leaderElection !== false) {
-    const le = options.leaderElection;
+  if (le !== false) {
     elector = new LeaderElector(options.kubeConfig, {
       namespace: le.namespace,
       name: le.name,
@@ -125,16 +139,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     });
   }
 
-  const server = await startServer({
-    host: options.listen.host,
-    port: options.listen.port,
-    metrics,
-    readiness: () => {
-      const missing = informers.unsynced();
-      if (missing.length > 0) return { ready: false, reason: `watches not synced: ${missing.join(", ")}` };
-      return { ready: true };
-    },
-  });
+  const server = await probeServer(options, metrics, informers);
   informers.start();
   if (elector) elector.start();
   else startLeading();
@@ -149,12 +154,145 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     identity,
     server,
     isLeader: () => leading,
+    heldShards: () => (leading ? [0] : []),
     lostLeadership: lost,
     async stop() {
       leading = false;
       await controller.stop();
       await stoppedLeading;
       await elector?.stop({ release: true });
+      await informers.stop();
+      await server.close();
+      log.info("operator stopped", { identity });
+    },
+  };
+}
+
+type LeaderElectionConfig = Exclude<OperatorOptions["leaderElection"], false>;
+
+function probeServer(options: OperatorOptions, metrics: OperatorMetrics, informers: RolloutInformers) {
+  return startServer({
+    host: options.listen.host,
+    port: options.listen.port,
+    metrics,
+    readiness: () => {
+      const missing = informers.unsynced();
+      if (missing.length > 0) return { ready: false, reason: `watches not synced: ${missing.join(", ")}` };
+      return { ready: true };
+    },
+  });
+}
+
+/**
+ * Several replicas at once, each reconciling the rollouts of the shard Leases it holds. Unlike the single
+ * leader, a replica that loses a shard keeps running: it drops that shard's work at once (queued keys are
+ * skipped, every write of a pass in flight is refused by the fence) and may take the shard again later, as any
+ * other replica may; its other shards are untouched.
+ */
+async function startSharded(
+  options: OperatorOptions,
+  identity: string,
+  ports: Ports,
+  metrics: OperatorMetrics,
+  le: LeaderElectionConfig,
+): Promise<RunningOperator> {
+  const { log } = options;
+  const shards = le.shards ?? 1;
+  const leaseDurationMs = le.leaseDurationMs ?? 15_000;
+  const retryPeriodMs = le.retryPeriodMs ?? 2_000;
+  const set = new ShardSet({
+    shards,
+    fairShare: fairShare(shards, le.replicas ?? 1),
+    // Longer than a retry period: every replica below its share has tried once before a "full" one takes it.
+    graceMs: Math.round(retryPeriodMs * 1.5),
+    claimTtlMs: le.renewDeadlineMs ?? 10_000,
+  });
+  const controller = new Controller({
+    ports,
+    workers: options.workers,
+    metrics,
+    log,
+    reconcileOptions: { resyncMs: options.resyncMs, pollMs: options.pollMs },
+    // A key queued before its shard was lost is skipped; a pass under way writes only while the shard is held.
+    reconcile: async (ref, p, o) => {
+      const shard = shardOf(`${ref.namespace}/${ref.name}`, shards);
+      if (!set.holds(shard)) return { requeueAfterMs: null, decisions: [] };
+      try {
+        return await reconcile(
+          ref,
+          fencedPorts(p, ref, () => set.holds(shard)),
+          o,
+        );
+      } catch (err) {
+        if (!(err instanceof ShardLostError)) throw err;
+        log.info("shard lost mid-pass: stopped before writing", { rollout: err.rollout, shard });
+        return { requeueAfterMs: null, decisions: [] };
+      }
+    },
+  });
+  const informers = new RolloutInformers(options.kubeConfig, {
+    namespace: options.namespace,
+    onKey: (key) => {
+      if (set.owns(key)) controller.enqueue(refOf(key));
+    },
+    onError: (kind, err, retryInMs) =>
+      log.warn("watch failed; restarting it", { kind, error: err, retryInMs }),
+  });
+  const electors = Array.from({ length: shards }, (_, shard) => {
+    const lease = shardLeaseName(le.name, shard, shards);
+    return new LeaderElector(options.kubeConfig, {
+      namespace: le.namespace,
+      name: lease,
+      identity,
+      leaseDurationMs,
+      renewDeadlineMs: le.renewDeadlineMs,
+      retryPeriodMs,
+      mayTake: (takeableForMs) => set.mayTake(shard, takeableForMs),
+      onStartedLeading: () => {
+        set.acquired(shard);
+        log.info("took shard: reconciling its rollouts", { identity, shard, held: set.held() });
+        // Whatever happened while another replica held it is in the informers' caches.
+        for (const key of informers.rolloutKeys()) {
+          if (shardOf(key, shards) === shard) controller.enqueue(refOf(key));
+        }
+      },
+      onStoppedLeading: () => {
+        set.lost(shard);
+        log.warn("lost a shard Lease: stopped reconciling its rollouts", {
+          identity,
+          shard,
+          held: set.held(),
+        });
+      },
+      onError: (err) => log.warn("shard Lease read or write failed", { lease, error: err }),
+    });
+  });
+
+  const server = await probeServer(options, metrics, informers);
+  informers.start();
+  controller.start();
+  // Started in a different order on every replica, so replicas starting together reach different shards first.
+  const offset = Math.floor(Math.random() * shards);
+  for (let i = 0; i < shards; i++) electors[(offset + i) % shards]!.start();
+  log.info("operator started", {
+    identity,
+    namespace: options.namespace ?? "(all)",
+    listen: `${server.host}:${server.port}`,
+    shards,
+    fairShare: fairShare(shards, le.replicas ?? 1),
+  });
+  return {
+    identity,
+    server,
+    isLeader: () => set.held().length > 0,
+    heldShards: () => set.held(),
+    // A replica that loses a shard goes on with the others; it never has to exit for it.
+    lostLeadership: new Promise<void>(() => {}),
+    async stop() {
+      // Stop acting first (every elector steps down, so the fence refuses writes), then give the Leases up.
+      await Promise.all(electors.map((e) => e.stop({ release: false })));
+      await controller.stop();
+      await Promise.all(electors.map((e) => e.releaseIfHeld()));
       await informers.stop();
       await server.close();
       log.info("operator stopped", { identity });

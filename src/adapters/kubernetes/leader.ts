@@ -36,6 +36,12 @@ export interface LeaderElectionOptions {
   readonly onNewLeader?: (identity: string | undefined) => void;
   /** A read or write of the Lease failed (it will be retried); for logs. */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Asked before taking a Lease that is free or expired (not when renewing our own), with how long it has
+   * been takeable as far as this candidate has seen: false leaves it to other candidates for now. Shard Leases
+   * use it to spread shards over replicas (src/operator/shards.ts); the leader Lease does not set it.
+   */
+  readonly mayTake?: (takeableForMs: number) => boolean;
 }
 
 interface Observed {
@@ -91,6 +97,8 @@ export class LeaderElector {
   private observed: Observed | undefined;
   private leading = false;
   private lastRenewal = 0;
+  /** performance.now() when the Lease was first seen free, expired or missing, since it was last held. */
+  private takeableSince: number | undefined;
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
 
@@ -148,6 +156,7 @@ export class LeaderElector {
       if (ok) {
         // The time the attempt began, not when it answered: the Lease may have been written any time after.
         this.lastRenewal = startedAt;
+        this.takeableSince = undefined;
         if (!this.leading) {
           this.leading = true;
           this.options.onStartedLeading?.();
@@ -215,6 +224,7 @@ export class LeaderElector {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (!isNotFound(err)) throw new KubernetesApiError(`reading lease ${namespace}/${name}`, err);
+      if (!this.allowedToTake()) return false;
       try {
         const created = await this.api.createNamespacedLease({
           namespace,
@@ -235,8 +245,12 @@ export class LeaderElector {
     const holder = this.observed!.holder;
     if (holder !== undefined && holder !== identity) {
       const validUntil = this.observed!.at + this.observed!.durationSeconds * 1000;
-      if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) return false;
+      if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) {
+        this.takeableSince = undefined;
+        return false;
+      }
     }
+    if (holder !== identity && !this.allowedToTake()) return false;
     try {
       const updated = await this.api.replaceNamespacedLease({
         name,
@@ -255,6 +269,13 @@ export class LeaderElector {
     }
   }
 
+  private allowedToTake(): boolean {
+    if (!this.options.mayTake) return true;
+    const now = performance.now();
+    this.takeableSince ??= now;
+    return this.options.mayTake(now - this.takeableSince);
+  }
+
   /**
    * Stop campaigning. A leader first stops acting (onStoppedLeading) and then gives the Lease up, so the next
    * candidate need not wait for it to expire and can never overlap with us. `release: false` leaves the
@@ -269,6 +290,14 @@ export class LeaderElector {
     this.stepDown();
     // Released even when not leading yet: an attempt cut short by stop() may just have taken the Lease.
     if (options.release === false) return;
+    await this.releaseIfHeld();
+  }
+
+  /**
+   * Gives the Lease up when it names us (no holder, 1 s duration), so the next candidate need not wait for it
+   * to expire. Call after stop({ release: false }) once nothing acts on the Lease any more.
+   */
+  async releaseIfHeld(): Promise<void> {
     const { name, namespace, identity } = this.options;
     try {
       const lease = await this.api.readNamespacedLease({ name, namespace });
