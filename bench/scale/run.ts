@@ -22,7 +22,11 @@ import type { AddressInfo } from "node:net";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { repositoryRoot, startCluster, type TestCluster } from "../../test/support/cluster.js";
-import { startOperatorProcess, type OperatorProcess } from "../../test/support/operator.js";
+import {
+  numberedWorkloads as workloads,
+  startOperatorProcess,
+  type OperatorProcess,
+} from "../../test/support/operator.js";
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,22 +62,6 @@ spec:
     - { name: error_rate, column: error, direction: lowerIsBetter, aggregate: rate, tier: latency,
         critical: false, budget: { absolute: 0.005 } }
 `;
-
-/** The example workloads renamed for rollout i: one replica each, no GPU limits (no pool here), headless Services. */
-function workloads(i: number): string {
-  const text = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
-  return (
-    text
-      .replace(/tts-v41/g, `tts-${i}-v41`)
-      .replace(/tts-v42/g, `tts-${i}-v42`)
-      .replace(/name: tts\n/g, `name: tts-${i}\n`)
-      .replace(/replicas: 2/g, "replicas: 1")
-      .replace(/ *resources:\n *limits: \{ nvidia\.com\/gpu: 1 \}\n/g, "")
-      .replace(/ *nodeSelector: \{[^}]*\}\n/g, "")
-      // Headless: 400 Services would exhaust the test cluster's service IP range, and nothing here routes.
-      .replace(/^spec:\n {2}selector:/gm, "spec:\n  clusterIP: None\n  selector:")
-  );
-}
 
 function rollout(i: number): string {
   return `apiVersion: voicectl.dev/v1alpha1

@@ -1,0 +1,266 @@
+// Sharding on a real control plane (issue 13): three `voicectl operator` processes with --shards 3 share six
+// rollouts through three shard Leases. Every rollout is driven by exactly one replica (the Events that
+// shifted its weight name one reporting instance per shard holder, and that holder holds its shard's Lease),
+// one replica is SIGKILLed mid-rollout, its shard's Lease moves to a survivor within a lease duration of
+// expiring, and no weight is shifted twice: a watch on the HTTPRoutes sees every weight each route ever
+// carried, and each WeightSet Event appears once per rollout and weight.
+//
+// The rollouts pause between weights instead of analysing: what is under test is who drives them, not the
+// analysis (test/e2e/operator.test.ts and faults.test.ts cover that with a real Prometheus), so the operators'
+// --prometheus points at a port nothing listens on and is never asked.
+import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { shardOf } from "../../src/operator/shards.js";
+import { startCluster, type TestCluster } from "../support/cluster.js";
+import { routeCanaryWeight } from "../support/dataplane.js";
+import { renderChart } from "../support/helm.js";
+import {
+  numberedWorkloads,
+  POLICY,
+  setUpOperatorCluster,
+  startOperatorProcess,
+  type OperatorProcess,
+} from "../support/operator.js";
+import { sleep, waitFor } from "../support/wait.js";
+
+const NS = "shards";
+const SHARDS = 3;
+const ROLLOUTS = 6;
+/** test/support/operator.ts starts operators with --lease-duration 6s: retry period 1.2 s. */
+const LEASE_MS = 6_000;
+const LEASE = "voicectl-operator";
+
+const rollout = (i: number) => `apiVersion: voicectl.dev/v1alpha1
+kind: VoiceRollout
+metadata: { name: tts-${i} }
+spec:
+  stable: { deployment: tts-${i}-v41 }
+  canary: { deployment: tts-${i}-v42, replicas: 1 }
+  policyRef: { name: tts-studio }
+  traffic: { gatewayAPI: { httpRoute: tts-${i} } }
+  steps:
+    - setWeight: 10
+    - pause: { duration: 20s }
+    - setWeight: 40
+    - pause: { duration: 5s }
+    - setWeight: 100
+`;
+
+let cluster: TestCluster;
+let operatorKubeconfig: string;
+const operators: OperatorProcess[] = [];
+/** Every canary weight each route carried, in order, consecutive repeats folded. */
+const weights = new Map<string, number[]>();
+let stopWatch: (() => void) | undefined;
+
+beforeAll(async () => {
+  cluster = await startCluster({ l4Nodes: 2 });
+  operatorKubeconfig = (await setUpOperatorCluster(cluster)).operator;
+  // The chart's own Role with shards: get and update on exactly the shard Leases.
+  await cluster.apply(
+    await renderChart({
+      set: { "prometheus.url": "http://prometheus.invalid:9090", "leaderElection.shards": String(SHARDS) },
+      showOnly: ["templates/operator/leader-election-role.yaml"],
+    }),
+  );
+  await cluster.kubectlOk(["create", "namespace", NS]);
+  await cluster.kubectlOk(
+    ["-n", NS, "apply", "-f", "-"],
+    [POLICY, ...Array.from({ length: ROLLOUTS }, (_, i) => numberedWorkloads(i))].join("\n---\n"),
+  );
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  const req = await new Watch(kc).watch(
+    `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`,
+    {},
+    (_type, route: { metadata?: { name?: string } }) => {
+      const name = route.metadata?.name ?? "";
+      const i = /^tts-(\d+)$/.exec(name)?.[1];
+      if (i === undefined) return;
+      const w = routeCanaryWeight(route, `tts-${i}-v41`, `tts-${i}-v42`);
+      if (w === null) return;
+      const seen = weights.get(name) ?? [];
+      if (seen.at(-1) !== w) seen.push(w);
+      weights.set(name, seen);
+    },
+    () => {},
+  );
+  stopWatch = () => req.abort();
+}, 300_000);
+
+afterAll(async () => {
+  stopWatch?.();
+  await Promise.all(operators.map((o) => o.stop()));
+  await cluster?.stop();
+});
+
+async function leaseHolders(): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: SHARDS }, async (_, s) => {
+      const r = await cluster.kubectl([
+        "-n",
+        "voicectl-system",
+        "get",
+        "lease",
+        `${LEASE}-shard-${s}`,
+        "-o",
+        "json",
+      ]);
+      if (r.code !== 0) return "";
+      const lease = JSON.parse(r.stdout) as { spec?: { holderIdentity?: string } };
+      return lease.spec?.holderIdentity ?? "";
+    }),
+  );
+}
+
+function identityOf(op: OperatorProcess): Promise<string> {
+  return waitFor("the operator's identity", 30_000, () => {
+    for (const line of op.logs) {
+      try {
+        const l = JSON.parse(line) as { msg?: string; fields?: { identity?: string } };
+        if (l.msg === "operator started" && l.fields?.identity) return l.fields.identity;
+      } catch {
+        // not a JSON line
+      }
+    }
+    return undefined;
+  });
+}
+
+interface WeightEvent {
+  readonly rollout: string;
+  readonly weight: number;
+  readonly by: string;
+  readonly at: number;
+}
+
+async function weightEvents(): Promise<WeightEvent[]> {
+  const list = await cluster.json<{
+    items: {
+      reason?: string;
+      note?: string;
+      reportingInstance?: string;
+      eventTime?: string;
+      regarding?: { name?: string };
+    }[];
+  }>(["-n", NS, "get", "events.v1.events.k8s.io"]);
+  return list.items
+    .filter((e) => e.reason === "WeightSet")
+    .map((e) => ({
+      rollout: e.regarding?.name ?? "",
+      weight: Number(/canary weight (\d+)%/.exec(e.note ?? "")?.[1]),
+      by: e.reportingInstance ?? "",
+      at: Date.parse(e.eventTime ?? ""),
+    }));
+}
+
+async function phases(): Promise<Map<string, string>> {
+  const list = await cluster.json<{
+    items: { metadata: { name: string }; status?: { phase?: string; canaryWeight?: number } }[];
+  }>(["-n", NS, "get", "voicerollouts"]);
+  return new Map(
+    list.items.map((r) => [r.metadata.name, `${r.status?.phase ?? ""}@${r.status?.canaryWeight ?? 0}`]),
+  );
+}
+
+describe("sharded operators on a real control plane", () => {
+  it("three replicas share three shards, a SIGKILLed replica's shard moves within a lease duration, no weight is shifted twice", async () => {
+    for (let r = 0; r < 3; r++) {
+      operators.push(
+        startOperatorProcess({
+          kubeconfig: operatorKubeconfig,
+          prometheusUrl: "http://127.0.0.1:9",
+          extraArgs: ["--shards", String(SHARDS), "--expected-replicas", "3"],
+        }),
+      );
+    }
+    const ids = await Promise.all(operators.map(identityOf));
+    const context = () =>
+      `operator logs:\n${operators.flatMap((o, i) => o.logs.slice(-15).map((l) => `[${i}] ${l}`)).join("\n")}`;
+
+    // Fair share 1: each replica takes one shard, none two, none is left out.
+    const holders = await waitFor(
+      "every shard held, one per replica",
+      60_000,
+      async () => {
+        const h = await leaseHolders();
+        return h.every((x) => x !== "") && new Set(h).size === SHARDS ? h : undefined;
+      },
+      { context },
+    );
+    expect([...holders].sort()).toEqual([...ids].sort());
+
+    // Two rollouts per shard, whichever names hash there.
+    const byShard = new Map<number, string[]>();
+    for (let i = 0; i < ROLLOUTS; i++) {
+      const s = shardOf(`${NS}/tts-${i}`, SHARDS);
+      byShard.set(s, [...(byShard.get(s) ?? []), `tts-${i}`]);
+    }
+    await cluster.kubectlOk(
+      ["-n", NS, "apply", "-f", "-"],
+      Array.from({ length: ROLLOUTS }, (_, i) => rollout(i)).join("\n---\n"),
+    );
+    await waitFor(
+      "every rollout at weight 10",
+      90_000,
+      async () =>
+        [...(await phases()).values()].filter((p) => p.endsWith("@10")).length === ROLLOUTS
+          ? true
+          : undefined,
+      { context: async () => `${JSON.stringify([...(await phases())])}\n${context()}` },
+    );
+
+    // Kill the replica holding the shard of tts-0, mid-pause: its Lease is left to expire, as after a crash.
+    const victimShard = shardOf(`${NS}/tts-0`, SHARDS);
+    const victim = ids.indexOf(holders[victimShard]!);
+    operators[victim]!.child.kill("SIGKILL");
+    const killedAt = Date.now();
+    await operators[victim]!.exited;
+    const newHolder = await waitFor(
+      "the dead replica's shard taken over",
+      4 * LEASE_MS,
+      async () => {
+        const h = (await leaseHolders())[victimShard];
+        return h !== undefined && h !== "" && h !== ids[victim] ? h : undefined;
+      },
+      { intervalMs: 100, context },
+    );
+    const movedAfterMs = Date.now() - killedAt;
+    // The Lease expires a lease duration after its last renewal (at most one retry period before the kill);
+    // a survivor already holding its fair share takes it 1.5 retry periods later at the latest, plus a retry
+    // period for its next attempt and one for this poll: within two lease durations of the kill in all.
+    expect(movedAfterMs).toBeLessThan(2 * LEASE_MS);
+    process.stderr.write(`shards: shard ${victimShard} moved ${movedAfterMs} ms after the SIGKILL\n`);
+
+    await waitFor(
+      "every rollout promoted",
+      120_000,
+      async () => ([...(await phases()).values()].every((p) => p === "Promoted@100") ? true : undefined),
+      { context: async () => `${JSON.stringify([...(await phases())])}\n${context()}` },
+    );
+    await sleep(1000); // the watch's last events
+
+    // No double shift: every route went 0 -> 10 -> 40 -> 100 once, in order.
+    for (let i = 0; i < ROLLOUTS; i++) expect(weights.get(`tts-${i}`), `tts-${i}`).toEqual([0, 10, 40, 100]);
+    const events = await weightEvents();
+    for (let i = 0; i < ROLLOUTS; i++) {
+      const mine = events
+        .filter((e) => e.rollout === `tts-${i}`)
+        .map((e) => e.weight)
+        .sort((a, b) => a - b);
+      expect(mine, `WeightSet Events of tts-${i}`).toEqual([10, 40, 100]);
+    }
+    // Driven by exactly one replica at a time: the shard's holder at the time, and only it.
+    for (const [shard, names] of byShard) {
+      for (const name of names) {
+        for (const e of events.filter((x) => x.rollout === name)) {
+          if (shard !== victimShard) expect(e.by, `${name} ${e.weight}`).toBe(holders[shard]);
+          else expect(e.by, `${name} ${e.weight}`).toBe(e.at < killedAt ? ids[victim] : newHolder);
+        }
+      }
+    }
+    // The killed shard's rollouts were finished by the new holder.
+    for (const name of byShard.get(victimShard) ?? [])
+      expect(events.find((e) => e.rollout === name && e.weight === 100)?.by).toBe(newHolder);
+  });
+});
