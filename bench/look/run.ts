@@ -5,7 +5,7 @@
 // the tests), and with --baseline the same looks judged by the uncached statistics in the same process, and the
 // ratio; with --cpu-prof on node itself, where the time goes.
 //
-//   npm run bench:look -- [--slices 300] [--looks 40] [--reps 3]
+//   npm run bench:look -- [--slices 300] [--looks 40] [--reps 3] [--equal-traffic]
 import { performance } from "node:perf_hooks";
 import { parse } from "yaml";
 import type { CellBatch, Look } from "../../src/core/analysis/look.js";
@@ -24,6 +24,8 @@ const arg = (name: string, fallback: number): number => {
 const SLICES = arg("slices", 300);
 const LOOKS = arg("looks", 40);
 const REPS = arg("reps", 3);
+/** Every voice and arm the same requests per look, as bench/scale's synthetic Prometheus serves them. */
+const EQUAL = process.argv.includes("--equal-traffic");
 
 const policy = policySchema.parse(
   parse(`apiVersion: voicectl.dev/v1alpha1
@@ -49,7 +51,7 @@ function makeLook(i: number, rand: () => number): Look {
   const cells: CellBatch[] = [];
   for (const arm of ["baseline", "canary"] as const) {
     for (let v = 0; v < SLICES; v++) {
-      const n = 50 + Math.floor(rand() * 20);
+      const n = EQUAL ? 60 : 50 + Math.floor(rand() * 20);
       let sum = 0;
       let sumSquares = 0;
       for (let k = 0; k < n; k++) {
@@ -113,7 +115,7 @@ for (let rep = 0; rep < REPS; rep++) {
 }
 process.stdout.write(
   [
-    `${SLICES} slices x 3 metrics, ${LOOKS} looks per run (times over the last ${Math.ceil(LOOKS / 2)}), ms per look; verdicts identical`,
+    `${SLICES} slices x 3 metrics, ${EQUAL ? "equal" : "random (50-69)"} requests per voice and arm per look, ${LOOKS} looks per run (times over the last ${Math.ceil(LOOKS / 2)}), ms per look; verdicts identical`,
     "",
     "| rep | uncached mean | p50 | p99 | cached mean | p50 | p99 | speed-up |",
     "|---|---|---|---|---|---|---|---|",
