@@ -515,7 +515,7 @@ async function killOne(cluster: TestCluster, ops: OperatorProcess[], urls: strin
   const t0 = Date.now();
   ops[victim]!.child.kill("SIGKILL");
   await ops[victim]!.exited;
-  let movedS = NaN;
+  let movedS: number;
   for (;;) {
     const h = await shardHolders(cluster);
     if (shards.every((s) => h[s] !== "" && h[s] !== ids[victim])) {
