@@ -120,7 +120,7 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
         import("../../core/rollout/plan.js"),
         import("../../operator/faults.js"),
         import("../../operator/log.js"),
-        import("../../operator/run.js"),
+        import("./operator/run.js"),
       ]);
       const leaseMs = duration(parseDuration, "--lease-duration", flags.leaseDuration);
       const listen = hostPort(flags.listen);

@@ -1,21 +1,30 @@
 // The operator process, assembled: Kubernetes ports, informers that enqueue rollout keys, the controller's
-// workers, leader election, and the /metrics, /healthz and /readyz server. This is the composition root: the
-// only module that knows both the reconciler and the Kubernetes adapters. Only the leader reconciles; a
-// standby keeps its informers warm so a failover starts at once.
+// workers, leader election (one leader Lease, or shard Leases), and the /metrics, /healthz and /readyz server.
+// This is the composition root: the only module that knows both the reconciler and the Kubernetes adapters,
+// and it lives with the command that starts the operator, so src/operator/ itself imports only its ports.
+// Only the leader (or a shard's holder) reconciles; a standby keeps its informers warm so a failover starts
+// at once.
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { kubernetesPorts } from "../adapters/kubernetes/index.js";
-import { RolloutInformers } from "../adapters/kubernetes/informers.js";
-import { LeaderElector } from "../adapters/kubernetes/leader.js";
-import { Controller, refOf } from "./controller.js";
-import { reconcile } from "./reconciler.js";
-import { fairShare, fencedPorts, shardLeaseName, ShardLostError, ShardSet, shardOf } from "./shards.js";
-import { faultsFromEnv, FAULT_ENV } from "./faults.js";
-import type { Logger } from "./log.js";
-import { OperatorMetrics } from "./metrics.js";
-import type { Ports } from "./ports.js";
-import { startServer, type RunningServer } from "./server.js";
+import { kubernetesPorts } from "../../../adapters/kubernetes/index.js";
+import { RolloutInformers } from "../../../adapters/kubernetes/informers.js";
+import { LeaderElector } from "../../../adapters/kubernetes/leader.js";
+import { Controller, refOf } from "../../../operator/controller.js";
+import { reconcile } from "../../../operator/reconciler.js";
+import {
+  fairShare,
+  fencedPorts,
+  shardLeaseName,
+  ShardLostError,
+  ShardSet,
+  shardOf,
+} from "../../../operator/shards.js";
+import { faultsFromEnv, FAULT_ENV } from "../../../operator/faults.js";
+import type { Logger } from "../../../operator/log.js";
+import { OperatorMetrics } from "../../../operator/metrics.js";
+import type { Ports } from "../../../operator/ports.js";
+import { startServer, type RunningServer } from "../../../operator/server.js";
 
 export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
