@@ -66,6 +66,29 @@ describe("ShardSet", () => {
     expect(set.mayTake(1, 0)).toBe(true);
   });
 
+  it("asks for a shard of a replica holding more than its share, and hands over only beyond its share", () => {
+    const set = new ShardSet({ shards: 4, fairShare: 2, graceMs: 3000, claimTtlMs: 10_000, now: () => 0 });
+    // After a failover: b holds three shards, c one; this replica (a) none.
+    set.observeHolder(0, "b");
+    set.observeHolder(1, "b");
+    set.observeHolder(2, "c");
+    set.observeHolder(3, "b");
+    expect(set.shardToAskFor("a")).toBe(3);
+    // c is not over its share: nothing to ask of it.
+    set.observeHolder(3, "c");
+    expect(set.shardToAskFor("a")).toBeUndefined();
+    // A replica at its share asks for nothing, however unevenly the rest are held.
+    set.observeHolder(3, "b");
+    set.acquired(2);
+    set.acquired(3);
+    expect(set.shardToAskFor("a")).toBeUndefined();
+    expect(set.handsOver()).toBe(false);
+    set.acquired(1);
+    expect(set.handsOver()).toBe(true);
+    set.observeHolder(1, undefined);
+    expect(set.held()).toEqual([1, 2, 3]);
+  });
+
   it("drops a lost shard", () => {
     const set = make({ t: 0 });
     set.acquired(2);

@@ -53,6 +53,8 @@ export class ShardSet {
   private readonly heldShards = new Set<number>();
   /** Shards with an attempt under way, and since when: they count against the fair share. */
   private readonly claims = new Map<number, number>();
+  /** Who holds each shard's Lease, as last seen by its elector (undefined: nobody). */
+  private readonly holders = new Map<number, string>();
   private readonly now: () => number;
 
   constructor(private readonly options: ShardSetOptions) {
@@ -98,6 +100,33 @@ export class ShardSet {
   lost(shard: number): void {
     this.claims.delete(shard);
     this.heldShards.delete(shard);
+  }
+
+  /** The holder of a shard's Lease changed, as its elector saw it. */
+  observeHolder(shard: number, holder: string | undefined): void {
+    if (holder === undefined) this.holders.delete(shard);
+    else this.holders.set(shard, holder);
+  }
+
+  /**
+   * A shard to ask for while this replica (`self`) holds less than its fair share and none is free: one held
+   * by the replica holding the most, when that is more than the fair share (after a failover, survivors hold
+   * the dead replica's shards; when it comes back, this gives them back). undefined when none qualifies.
+   */
+  shardToAskFor(self: string): number | undefined {
+    if (this.heldShards.size + this.claims.size >= this.options.fairShare) return undefined;
+    const counts = new Map<string, number[]>();
+    for (const [shard, holder] of this.holders) {
+      if (holder !== self) counts.set(holder, [...(counts.get(holder) ?? []), shard]);
+    }
+    let best: number[] = [];
+    for (const shards of counts.values()) if (shards.length > best.length) best = shards;
+    return best.length > this.options.fairShare ? Math.max(...best) : undefined;
+  }
+
+  /** Whether to hand a shard to a replica that asked for it: only shards held beyond the fair share. */
+  handsOver(): boolean {
+    return this.heldShards.size > this.options.fairShare;
   }
 }
 

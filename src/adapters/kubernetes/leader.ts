@@ -42,7 +42,16 @@ export interface LeaderElectionOptions {
    * use it to spread shards over replicas (src/operator/shards.ts); the leader Lease does not set it.
    */
   readonly mayTake?: (takeableForMs: number) => boolean;
+  /**
+   * Asked when renewing our own Lease, with the candidate that asked for it (HANDOVER_ANNOTATION), if any:
+   * true steps down and releases the Lease instead, so that candidate takes it. Shard Leases use it to hand
+   * shards to a replica that has none (src/operator/shards.ts); the leader Lease does not set it.
+   */
+  readonly handOver?: (wantedBy: string) => boolean;
 }
+
+/** On a held Lease: the identity of a candidate asking its holder to hand it over (shard Leases only). */
+export const HANDOVER_ANNOTATION = "voicectl.dev/wanted-by";
 
 interface Observed {
   readonly holder: string | undefined;
@@ -243,6 +252,19 @@ export class LeaderElector {
     }
     this.observe(lease);
     const holder = this.observed!.holder;
+    const wantedBy = lease.metadata?.annotations?.[HANDOVER_ANNOTATION];
+    if (
+      this.leading &&
+      holder === identity &&
+      wantedBy &&
+      wantedBy !== identity &&
+      this.options.handOver?.(wantedBy)
+    ) {
+      // Stop acting first, then free the Lease: the asker takes it on its next attempt.
+      this.stepDown();
+      await this.releaseIfHeld();
+      return false;
+    }
     if (holder !== undefined && holder !== identity) {
       const validUntil = this.observed!.at + this.observed!.durationSeconds * 1000;
       if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) {
@@ -266,6 +288,38 @@ export class LeaderElector {
     } catch (err) {
       if (isConflict(err)) return false; // someone else wrote it since our read
       throw new KubernetesApiError(`renewing lease ${namespace}/${name}`, err);
+    }
+  }
+
+  /**
+   * Asks the holder of this Lease to hand it over to us (HANDOVER_ANNOTATION, written with the Lease's
+   * resourceVersion, so it never overwrites a renewal it did not see). Its holder's next renewal either hands
+   * it over or, by rewriting the Lease without it, clears the request. False when nothing was asked.
+   */
+  async requestHandover(): Promise<boolean> {
+    const { name, namespace, identity } = this.options;
+    const lease = await this.api.readNamespacedLease({ name, namespace });
+    const holder = lease.spec?.holderIdentity;
+    if (!holder || holder === identity || lease.metadata?.annotations?.[HANDOVER_ANNOTATION]) return false;
+    try {
+      await this.api.replaceNamespacedLease({
+        name,
+        namespace,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+        body: {
+          metadata: {
+            name,
+            namespace,
+            resourceVersion: lease.metadata?.resourceVersion,
+            annotations: { ...lease.metadata?.annotations, [HANDOVER_ANNOTATION]: identity },
+          },
+          spec: lease.spec,
+        },
+      });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false; // renewed meanwhile: ask again later
+      throw new KubernetesApiError(`asking for lease ${namespace}/${name}`, err);
     }
   }
 

@@ -257,6 +257,12 @@ async function startSharded(
       renewDeadlineMs: le.renewDeadlineMs,
       retryPeriodMs,
       mayTake: (takeableForMs) => set.mayTake(shard, takeableForMs),
+      handOver: (wantedBy) => {
+        const yes = set.handsOver();
+        if (yes) log.info("handing a shard over to a replica that has too few", { shard, to: wantedBy });
+        return yes;
+      },
+      onNewLeader: (holder) => set.observeHolder(shard, holder),
       onStartedLeading: () => {
         set.acquired(shard);
         log.info("took shard: reconciling its rollouts", { identity, shard, held: set.held() });
@@ -276,6 +282,18 @@ async function startSharded(
       onError: (err) => log.warn("shard Lease read or write failed", { lease, error: err }),
     });
   });
+
+  // A replica below its fair share with no free shard to take (it came back after the others took its
+  // shards) asks a replica holding more than its share for one, every other retry period.
+  const asking = setInterval(() => {
+    const shard = set.shardToAskFor(identity);
+    if (shard === undefined) return;
+    electors[shard]!.requestHandover().then(
+      (asked) => asked && log.info("asked for a shard", { shard }),
+      (err: unknown) => log.warn("asking for a shard failed", { shard, error: err }),
+    );
+  }, 2 * retryPeriodMs);
+  asking.unref();
 
   const server = await probeServer(options, metrics, informers);
   informers.start();
@@ -299,6 +317,7 @@ async function startSharded(
     lostLeadership: new Promise<void>(() => {}),
     async stop() {
       // Stop acting first (every elector steps down, so the fence refuses writes), then give the Leases up.
+      clearInterval(asking);
       await Promise.all(electors.map((e) => e.stop({ release: false })));
       await controller.stop();
       await Promise.all(electors.map((e) => e.releaseIfHeld()));
