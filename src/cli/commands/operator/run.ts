@@ -273,6 +273,11 @@ async function startSharded(
       },
       onStoppedLeading: () => {
         set.lost(shard);
+        // Its rollouts' phase and weight are the new holder's to report: two replicas' series for one rollout
+        // would count it twice on a dashboard.
+        for (const key of informers.rolloutKeys()) {
+          if (shardOf(key, shards) === shard) metrics.forget(refOf(key));
+        }
         log.warn("lost a shard Lease: stopped reconciling its rollouts", {
           identity,
           shard,
