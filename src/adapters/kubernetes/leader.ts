@@ -271,6 +271,9 @@ export class LeaderElector {
         this.takeableSince = undefined;
         return false;
       }
+      // Expired while we watched it: its holder has been silent since the last change we saw, a whole lease
+      // duration, and that counts as time takeable, so a dead holder's Lease is taken at once.
+      if (performance.now() >= validUntil) this.takeableSince ??= this.observed!.at;
     }
     if (holder !== identity && !this.allowedToTake()) return false;
     try {
