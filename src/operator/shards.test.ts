@@ -89,6 +89,19 @@ describe("ShardSet", () => {
     expect(set.held()).toEqual([1, 2, 3]);
   });
 
+  it("asks for a shard once a claim that came to nothing has aged out, though no Lease was takeable since", () => {
+    const now = { t: 0 };
+    const set = new ShardSet({ shards: 3, fairShare: 1, graceMs: 3000, claimTtlMs: 4000, now: () => now.t });
+    // This replica tried for shard 0 and lost the race; b ended up with two shards.
+    expect(set.mayTake(0, 0)).toBe(true);
+    set.observeHolder(0, "b");
+    set.observeHolder(1, "b");
+    set.observeHolder(2, "c");
+    expect(set.shardToAskFor("a")).toBeUndefined();
+    now.t = 4000;
+    expect(set.shardToAskFor("a")).toBe(1);
+  });
+
   it("drops a lost shard", () => {
     const set = make({ t: 0 });
     set.acquired(2);

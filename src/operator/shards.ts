@@ -84,12 +84,22 @@ export class ShardSet {
    * ages out, so two shards' attempts in flight at once cannot both slip under the share.
    */
   mayTake(shard: number, takeableForMs: number): boolean {
-    const now = this.now();
-    for (const [s, at] of this.claims) if (now - at >= this.options.claimTtlMs) this.claims.delete(s);
+    const now = this.pruneClaims();
     const counted = this.heldShards.size + [...this.claims.keys()].filter((s) => s !== shard).length;
     if (counted >= this.options.fairShare && takeableForMs < this.options.graceMs) return false;
     this.claims.set(shard, now);
     return true;
+  }
+
+  /**
+   * Forgets claims older than claimTtlMs (attempts that came to nothing: another replica won the Lease) and
+   * returns the time. Called wherever claims are counted: when no Lease is takeable, mayTake is never asked,
+   * and a stale claim must not make a replica with no shard believe it has its share.
+   */
+  private pruneClaims(): number {
+    const now = this.now();
+    for (const [s, at] of this.claims) if (now - at >= this.options.claimTtlMs) this.claims.delete(s);
+    return now;
   }
 
   acquired(shard: number): void {
@@ -114,6 +124,7 @@ export class ShardSet {
    * the dead replica's shards; when it comes back, this gives them back). undefined when none qualifies.
    */
   shardToAskFor(self: string): number | undefined {
+    this.pruneClaims();
     if (this.heldShards.size + this.claims.size >= this.options.fairShare) return undefined;
     const counts = new Map<string, number[]>();
     for (const [shard, holder] of this.holders) {
