@@ -14,15 +14,26 @@
 //   operator touches during a window, are reported apart from the total, and an idle window before the
 //   operator starts gives the cluster's own background).
 //
+// With --replicas N (issue 13), N operator processes share the rollouts through --shards K shard Leases
+// (default K = N): the figures are summed over the replicas (RSS and CPU also per replica), and with
+// --failover the replica holding most shards is SIGKILLed after the window: how long until its shards are
+// held again, until every rollout is analysed again, and how many weights were shifted twice (WeightSet
+// Events beyond the one per rollout, and routes away from 10).
+//
 //   npm run bench:scale -- [--rollouts 200] [--slices 300] [--interval 30] [--window 120] [--workers 4]
-//                                [--cpu-prof DIR]
+//                                [--replicas 1] [--shards N] [--failover] [--cpu-prof DIR]
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { repositoryRoot, startCluster, type TestCluster } from "../../test/support/cluster.js";
-import { startOperatorProcess, type OperatorProcess } from "../../test/support/operator.js";
+import { routeCanaryWeight } from "../../test/support/dataplane.js";
+import {
+  numberedWorkloads as workloads,
+  startOperatorProcess,
+  type OperatorProcess,
+} from "../../test/support/operator.js";
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,6 +46,11 @@ const SLICES = arg("slices", 300);
 const INTERVAL_S = arg("interval", 30);
 const WINDOW_S = arg("window", 120);
 const WORKERS = arg("workers", 4);
+const REPLICAS = arg("replicas", 1);
+const SHARDS = arg("shards", REPLICAS);
+const FAILOVER = process.argv.includes("--failover");
+/** Longer than the tests' 6 s: a replica whose event loop is busy with analysis must still renew in time. */
+const LEASE = "15s";
 // A directory for a V8 CPU profile of the operator process (written when it stops), to see where its time goes.
 const PROFILE_DIR = ((i) => (i >= 0 ? process.argv[i + 1] : undefined))(process.argv.indexOf("--cpu-prof"));
 const NS = "scale";
@@ -58,22 +74,6 @@ spec:
     - { name: error_rate, column: error, direction: lowerIsBetter, aggregate: rate, tier: latency,
         critical: false, budget: { absolute: 0.005 } }
 `;
-
-/** The example workloads renamed for rollout i: one replica each, no GPU limits (no pool here), headless Services. */
-function workloads(i: number): string {
-  const text = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
-  return (
-    text
-      .replace(/tts-v41/g, `tts-${i}-v41`)
-      .replace(/tts-v42/g, `tts-${i}-v42`)
-      .replace(/name: tts\n/g, `name: tts-${i}\n`)
-      .replace(/replicas: 2/g, "replicas: 1")
-      .replace(/ *resources:\n *limits: \{ nvidia\.com\/gpu: 1 \}\n/g, "")
-      .replace(/ *nodeSelector: \{[^}]*\}\n/g, "")
-      // Headless: 400 Services would exhaust the test cluster's service IP range, and nothing here routes.
-      .replace(/^spec:\n {2}selector:/gm, "spec:\n  clusterIP: None\n  selector:")
-  );
-}
 
 function rollout(i: number): string {
   return `apiVersion: voicectl.dev/v1alpha1
@@ -264,41 +264,59 @@ interface Window {
   readonly load: number;
   /** CPU cores the operator process kept busy on average (1.0: one core all the time). */
   readonly operatorCores: number;
+  readonly replicaCores: readonly number[];
+  /** Peak RSS of each replica (rssMiB is their sum). */
+  readonly replicaRssMiB: readonly number[];
   /** The same for this bench process, which serves the synthetic Prometheus. */
   readonly benchCores: number;
 }
 
+/** The replicas' metrics added up: counters, histogram buckets and gauges alike, key by key. */
+async function summedMetrics(urls: readonly string[]): Promise<Series> {
+  const out: Series = new Map();
+  for (const m of await Promise.all(urls.map(operatorMetrics)))
+    for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v);
+  return out;
+}
+
 async function measure(
   cluster: TestCluster,
-  op: OperatorProcess,
-  url: string,
+  ops: readonly OperatorProcess[],
+  urls: readonly string[],
   rollouts: number,
 ): Promise<Window> {
-  const m0 = await operatorMetrics(url);
+  const pids = ops.map((op) => op.child.pid!);
+  const m0 = await summedMetrics(urls);
   const a0 = await apiserverRequests(cluster);
   const q0 = queriesServed;
-  const c0 = cpuSeconds(op.child.pid!);
+  const c0 = pids.map(cpuSeconds);
   const b0 = benchCpuSeconds();
   const t0 = Date.now();
   const rss: number[] = [];
+  const perReplica: number[][] = pids.map(() => []);
   while (Date.now() - t0 < WINDOW_S * 1000) {
-    rss.push(rssMiB(op.child.pid!));
+    const each = pids.map(rssMiB);
+    each.forEach((r, i) => perReplica[i]!.push(r));
+    rss.push(each.reduce((a, b) => a + b, 0));
     await sleep(1000);
   }
-  const m1 = await operatorMetrics(url);
+  const m1 = await summedMetrics(urls);
   const a1 = await apiserverRequests(cluster);
   const seconds = (Date.now() - t0) / 1000;
+  const cores = pids.map((pid, i) => (cpuSeconds(pid) - c0[i]!) / seconds);
   return {
     rollouts,
     seconds,
     reconcile: histogram(m0, m1, "voicectl_reconcile_duration_seconds"),
     analysis: histogram(m0, m1, "voicectl_analysis_duration_seconds"),
     rssMiB: { mean: rss.reduce((a, b) => a + b, 0) / rss.length, max: Math.max(...rss) },
+    replicaRssMiB: perReplica.map((r) => Math.max(...r)),
     apiAll: (a1.all - a0.all) / seconds,
     apiOperator: (a1.operator - a0.operator) / seconds,
     promQueries: (queriesServed - q0) / seconds,
     load: loadavg()[0]!,
-    operatorCores: (cpuSeconds(op.child.pid!) - c0) / seconds,
+    operatorCores: cores.reduce((a, b) => a + b, 0),
+    replicaCores: cores,
     benchCores: (benchCpuSeconds() - b0) / seconds,
   };
 }
@@ -310,11 +328,11 @@ async function applyAll(cluster: TestCluster, docs: string[]): Promise<void> {
   }
 }
 
-async function waitAnalysing(url: string, n: number): Promise<number> {
+async function waitAnalysing(urls: readonly string[], n: number): Promise<number> {
   const t0 = Date.now();
   const deadline = t0 + Math.max(300, n * 3) * 1000;
   for (;;) {
-    const got = analysing(await operatorMetrics(url));
+    const got = analysing(await summedMetrics(urls));
     if (got >= n) return (Date.now() - t0) / 1000;
     if (Date.now() > deadline) throw new Error(`only ${got} of ${n} rollouts reached weight 10`);
     await sleep(2000);
@@ -329,9 +347,10 @@ async function main(): Promise<void> {
   log(`control plane for ${ROLLOUTS} rollouts x ${SLICES} slices (${pods} pods)`);
   const cluster = await startCluster({ l4Nodes: Math.max(8, Math.ceil(pods / 80)) });
   const prom = await startFakePrometheus();
-  let op: OperatorProcess | undefined;
+  const ops: OperatorProcess[] = [];
   try {
-    // The chart's ClusterRoles bound to the operator's own user; one replica, so no Lease (--no-leader-elect).
+    // The chart's ClusterRoles bound to the operator's own user; one replica needs no Lease (--no-leader-elect),
+    // several get the shard Leases, as the chart's Role with leaderElection.shards grants them.
     await cluster.apply(readFileSync(join(ROOT, "charts/voicectl/templates/cluster-roles.yaml"), "utf8"));
     await cluster.apply(`apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -339,6 +358,26 @@ metadata: { name: voicectl-operator }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: voicectl-operator }
 subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
 `);
+    if (REPLICAS > 1) {
+      const names = Array.from({ length: SHARDS }, (_, i) => `voicectl-operator-shard-${i}`).join(", ");
+      await cluster.apply(`apiVersion: v1
+kind: Namespace
+metadata: { name: voicectl-system }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: voicectl-leader-election, namespace: voicectl-system }
+rules:
+  - { apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create] }
+  - { apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: [${names}], verbs: [get, update] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: voicectl-leader-election, namespace: voicectl-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: voicectl-leader-election }
+subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k8s.io }]
+`);
+    }
     const operatorKubeconfig = cluster.userKubeconfig("voicectl-operator");
     const ns = await cluster.kubectl(["create", "namespace", NS]);
     if (ns.code !== 0) throw new Error(ns.stderr);
@@ -355,27 +394,37 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
       operator: (i1.operator - i0.operator) / idleSeconds,
     };
 
-    op = startOperatorProcess({
-      kubeconfig: operatorKubeconfig,
-      prometheusUrl: prom.url,
-      namespace: NS,
-      extraArgs: ["--no-leader-elect", "--workers", String(WORKERS)],
-      nodeArgs: PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [],
-    });
-    let url = "";
-    for (let tries = 0; url === "" && tries < 300; tries++) {
-      const line = op.logs.find((l) => l.includes('"operator started"'));
-      const listen = line ? (JSON.parse(line) as { fields?: { listen?: string } }).fields?.listen : undefined;
-      if (listen) url = `http://${listen}`;
-      else await sleep(200);
+    for (let r = 0; r < REPLICAS; r++) {
+      ops.push(
+        startOperatorProcess({
+          kubeconfig: operatorKubeconfig,
+          prometheusUrl: prom.url,
+          namespace: NS,
+          extraArgs: [
+            ...(REPLICAS > 1
+              ? [
+                  "--shards",
+                  String(SHARDS),
+                  "--expected-replicas",
+                  String(REPLICAS),
+                  "--lease-duration",
+                  LEASE,
+                ]
+              : ["--no-leader-elect"]),
+            "--workers",
+            String(WORKERS),
+          ],
+          nodeArgs: PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [],
+        }),
+      );
     }
-    if (url === "") throw new Error(`the operator did not start:\n${op.logs.join("\n")}`);
+    const urls = await Promise.all(ops.map(listenUrl));
 
     log("baseline: 1 rollout");
     await applyAll(cluster, [rollout(0)]);
-    await waitAnalysing(url, 1);
+    await waitAnalysing(urls, 1);
     await sleep(INTERVAL_S * 1000); // one look done before the window opens
-    const baseline = await measure(cluster, op, url, 1);
+    const baseline = await measure(cluster, ops, urls, 1);
 
     log(`scale: ${ROLLOUTS} rollouts`);
     const rampStart = Date.now();
@@ -383,11 +432,11 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
       cluster,
       Array.from({ length: ROLLOUTS - 1 }, (_, i) => rollout(i + 1)),
     );
-    await waitAnalysing(url, ROLLOUTS);
+    await waitAnalysing(urls, ROLLOUTS);
     const rampSeconds = (Date.now() - rampStart) / 1000;
     await sleep(INTERVAL_S * 1000);
-    const scale = await measure(cluster, op, url, ROLLOUTS);
-    const errors = [...(await operatorMetrics(url))]
+    const scale = await measure(cluster, ops, urls, ROLLOUTS);
+    const errors = [...(await summedMetrics(urls))]
       .filter(([k]) => k.startsWith("voicectl_reconcile_errors_total"))
       .reduce((a, [, v]) => a + v, 0);
 
@@ -397,8 +446,9 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
       (w) =>
         `| ${w.rollouts} | ${f(w.seconds, 0)} | ${w.reconcile.count} | ${ms(w.reconcile.p50)} | ${ms(w.reconcile.p99)} | ${w.analysis.count} | ${ms(w.analysis.mean)} | ${ms(w.analysis.p50)} | ${ms(w.analysis.p99)} | ${f(w.rssMiB.mean, 0)} / ${f(w.rssMiB.max, 0)} | ${f(w.apiAll)} | ${f(w.apiOperator, 2)} | ${f(w.promQueries, 2)} | ${f(w.operatorCores, 2)} | ${f(w.benchCores, 2)} | ${f(w.load, 2)} |`,
     );
+    const failover = FAILOVER && REPLICAS > 1 ? await killOne(cluster, ops, urls) : undefined;
     const out = [
-      `${ROLLOUTS} VoiceRollouts x ${SLICES} slices (voice_id) x 3 metrics, analysis every ${INTERVAL_S}s, windows of ${WINDOW_S}s, ${WORKERS} workers; ${machine}`,
+      `${ROLLOUTS} VoiceRollouts x ${SLICES} slices (voice_id) x 3 metrics, analysis every ${INTERVAL_S}s, windows of ${WINDOW_S}s, ${WORKERS} workers, ${REPLICAS} replica(s)${REPLICAS > 1 ? ` sharing ${SHARDS} shard Leases (${LEASE})` : ""}; ${machine}`,
       "",
       "| rollouts | window s | reconciles | reconcile p50 ms | reconcile p99 ms | looks | analysis mean ms | analysis p50 ms | analysis p99 ms | operator RSS MiB mean / max | apiserver req/s (all) | req/s voicectl.dev + httproutes | Prometheus queries/s | operator CPU cores | bench (synthetic Prometheus) CPU cores | load 1m |",
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -410,13 +460,93 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
         `operator-only API requests per rollout per second ${f(perRollout(baseline), 3)} (1) and ${f(perRollout(scale), 3)} (${ROLLOUTS}); ` +
         `looks per second ${f(scale.analysis.count / scale.seconds, 2)} of ${f(ROLLOUTS / INTERVAL_S, 2)} due`,
       `ramp: ${ROLLOUTS - 1} rollouts created to all at weight 10 in ${f(rampSeconds, 0)} s; reconcile errors during the run: ${errors}`,
+      ...(REPLICAS > 1
+        ? [
+            `per replica at ${ROLLOUTS} rollouts: CPU cores ${scale.replicaCores.map((c) => f(c, 2)).join(", ")}; peak RSS MiB ${scale.replicaRssMiB.map((r) => f(r, 0)).join(", ")}`,
+          ]
+        : []),
+      ...(failover ? [failover] : []),
     ];
     process.stdout.write(out.join("\n") + "\n");
   } finally {
-    if (op) await op.stop();
+    await Promise.all(ops.map((o) => o.stop()));
     await prom.close();
     await cluster.stop();
   }
+}
+
+async function listenUrl(op: OperatorProcess): Promise<string> {
+  for (let tries = 0; tries < 300; tries++) {
+    const line = op.logs.find((l) => l.includes('"operator started"'));
+    const listen = line ? (JSON.parse(line) as { fields?: { listen?: string } }).fields?.listen : undefined;
+    if (listen) return `http://${listen}`;
+    await sleep(200);
+  }
+  throw new Error(`the operator did not start:\n${op.logs.join("\n")}`);
+}
+
+async function shardHolders(cluster: TestCluster): Promise<string[]> {
+  const list = await cluster.json<{
+    items: { metadata: { name: string }; spec?: { holderIdentity?: string } }[];
+  }>(["-n", "voicectl-system", "get", "leases"]);
+  return Array.from(
+    { length: SHARDS },
+    (_, i) =>
+      list.items.find((l) => l.metadata.name === `voicectl-operator-shard-${i}`)?.spec?.holderIdentity ?? "",
+  );
+}
+
+function identity(op: OperatorProcess): string {
+  const line = op.logs.find((l) => l.includes('"operator started"'));
+  return line ? ((JSON.parse(line) as { fields?: { identity?: string } }).fields?.identity ?? "") : "";
+}
+
+/** SIGKILLs the replica holding most shards; reports takeover and recovery times and double shifts. */
+async function killOne(cluster: TestCluster, ops: OperatorProcess[], urls: string[]): Promise<string> {
+  const holders = await shardHolders(cluster);
+  const ids = ops.map(identity);
+  const victim = ids.reduce(
+    (best, id, i) =>
+      holders.filter((h) => h === id).length > holders.filter((h) => h === ids[best]).length ? i : best,
+    0,
+  );
+  const shards = holders.flatMap((h, i) => (h === ids[victim] ? [i] : []));
+  log(`failover: SIGKILL replica ${victim} holding shards ${shards.join(", ")}`);
+  const t0 = Date.now();
+  ops[victim]!.child.kill("SIGKILL");
+  await ops[victim]!.exited;
+  let movedS: number;
+  for (;;) {
+    const h = await shardHolders(cluster);
+    if (shards.every((s) => h[s] !== "" && h[s] !== ids[victim])) {
+      movedS = (Date.now() - t0) / 1000;
+      break;
+    }
+    if (Date.now() - t0 > 180_000) throw new Error("the dead replica's shards were not taken over in 180 s");
+    await sleep(250);
+  }
+  const survivors = urls.filter((_, i) => i !== victim);
+  const recoveredS = (await waitAnalysing(survivors, ROLLOUTS)) + movedS;
+  // Let every survivor take a look at its new rollouts before counting.
+  await sleep(INTERVAL_S * 1000);
+  const events = await cluster.json<{ items: { reason?: string; regarding?: { name?: string } }[] }>([
+    "-n",
+    NS,
+    "get",
+    "events.v1.events.k8s.io",
+  ]);
+  const weightSet = events.items.filter((e) => e.reason === "WeightSet").length;
+  const routes = await cluster.json<{ items: unknown[] }>(["-n", NS, "get", "httproutes"]);
+  const away = routes.items.filter((r, i) => {
+    const name = (r as { metadata?: { name?: string } }).metadata?.name ?? "";
+    const n = /^tts-(\d+)$/.exec(name)?.[1] ?? String(i);
+    return routeCanaryWeight(r, `tts-${n}-v41`, `tts-${n}-v42`) !== 10;
+  }).length;
+  return (
+    `failover (load ${f(loadavg()[0]!, 2)}): SIGKILL of the replica holding shards ${shards.join(", ")}; held again after ${f(movedS)} s, ` +
+    `all ${ROLLOUTS} rollouts analysed again after ${f(recoveredS)} s; WeightSet Events ${weightSet} for ${ROLLOUTS} rollouts ` +
+    `(double shifts: ${weightSet - ROLLOUTS}); routes not at weight 10: ${away}`
+  );
 }
 
 main().catch((err: unknown) => {

@@ -82,6 +82,9 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, input
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", (e) => done({ code: 127, stdout, stderr: stderr + String(e) }));
     child.on("close", (code) => done({ code: code ?? 1, stdout, stderr }));
+    // A command that reads no input (kubectl get) may exit before its stdin is closed: the EPIPE that follows
+    // is not the command's failure (its exit code says that) and must not become an unhandled error.
+    child.stdin.on("error", () => {});
     child.stdin.end(input ?? "");
   });
 }

@@ -55,6 +55,25 @@ spec:
 ${steps}`;
 }
 
+/**
+ * The example workloads renamed for rollout i (tts-<i>-v41, tts-<i>-v42, route tts-<i>): one replica each, no
+ * GPU limits or pool, headless Services, so hundreds fit in one namespace of the test cluster.
+ */
+export function numberedWorkloads(i: number): string {
+  const text = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
+  return (
+    text
+      .replace(/tts-v41/g, `tts-${i}-v41`)
+      .replace(/tts-v42/g, `tts-${i}-v42`)
+      .replace(/name: tts\n/g, `name: tts-${i}\n`)
+      .replace(/replicas: 2/g, "replicas: 1")
+      .replace(/ *resources:\n *limits: \{ nvidia\.com\/gpu: 1 \}\n/g, "")
+      .replace(/ *nodeSelector: \{[^}]*\}\n/g, "")
+      // Headless: 400 Services would exhaust the test cluster's service IP range, and nothing here routes.
+      .replace(/^spec:\n {2}selector:/gm, "spec:\n  clusterIP: None\n  selector:")
+  );
+}
+
 export interface OperatorIdentities {
   /** The operator's kubeconfig: user voicectl-operator, bound to the voicectl-operator ClusterRole only. */
   readonly operator: string;

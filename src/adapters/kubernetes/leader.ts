@@ -36,7 +36,22 @@ export interface LeaderElectionOptions {
   readonly onNewLeader?: (identity: string | undefined) => void;
   /** A read or write of the Lease failed (it will be retried); for logs. */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Asked before taking a Lease that is free or expired (not when renewing our own), with how long it has
+   * been takeable as far as this candidate has seen: false leaves it to other candidates for now. Shard Leases
+   * use it to spread shards over replicas (src/operator/shards.ts); the leader Lease does not set it.
+   */
+  readonly mayTake?: (takeableForMs: number) => boolean;
+  /**
+   * Asked when renewing our own Lease, with the candidate that asked for it (HANDOVER_ANNOTATION), if any:
+   * true steps down and releases the Lease instead, so that candidate takes it. Shard Leases use it to hand
+   * shards to a replica that has none (src/operator/shards.ts); the leader Lease does not set it.
+   */
+  readonly handOver?: (wantedBy: string) => boolean;
 }
+
+/** On a held Lease: the identity of a candidate asking its holder to hand it over (shard Leases only). */
+export const HANDOVER_ANNOTATION = "voicectl.dev/wanted-by";
 
 interface Observed {
   readonly holder: string | undefined;
@@ -91,6 +106,8 @@ export class LeaderElector {
   private observed: Observed | undefined;
   private leading = false;
   private lastRenewal = 0;
+  /** performance.now() when the Lease was first seen free, expired or missing, since it was last held. */
+  private takeableSince: number | undefined;
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
 
@@ -148,6 +165,7 @@ export class LeaderElector {
       if (ok) {
         // The time the attempt began, not when it answered: the Lease may have been written any time after.
         this.lastRenewal = startedAt;
+        this.takeableSince = undefined;
         if (!this.leading) {
           this.leading = true;
           this.options.onStartedLeading?.();
@@ -215,6 +233,7 @@ export class LeaderElector {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (!isNotFound(err)) throw new KubernetesApiError(`reading lease ${namespace}/${name}`, err);
+      if (!this.allowedToTake()) return false;
       try {
         const created = await this.api.createNamespacedLease({
           namespace,
@@ -233,10 +252,30 @@ export class LeaderElector {
     }
     this.observe(lease);
     const holder = this.observed!.holder;
+    const wantedBy = lease.metadata?.annotations?.[HANDOVER_ANNOTATION];
+    if (
+      this.leading &&
+      holder === identity &&
+      wantedBy &&
+      wantedBy !== identity &&
+      this.options.handOver?.(wantedBy)
+    ) {
+      // Stop acting first, then free the Lease: the asker takes it on its next attempt.
+      this.stepDown();
+      await this.releaseIfHeld();
+      return false;
+    }
     if (holder !== undefined && holder !== identity) {
       const validUntil = this.observed!.at + this.observed!.durationSeconds * 1000;
-      if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) return false;
+      if (performance.now() < validUntil && !expiredLongAgo(lease, Date.now())) {
+        this.takeableSince = undefined;
+        return false;
+      }
+      // Expired while we watched it: its holder has been silent since the last change we saw, a whole lease
+      // duration, and that counts as time takeable, so a dead holder's Lease is taken at once.
+      if (performance.now() >= validUntil) this.takeableSince ??= this.observed!.at;
     }
+    if (holder !== identity && !this.allowedToTake()) return false;
     try {
       const updated = await this.api.replaceNamespacedLease({
         name,
@@ -256,6 +295,45 @@ export class LeaderElector {
   }
 
   /**
+   * Asks the holder of this Lease to hand it over to us (HANDOVER_ANNOTATION, written with the Lease's
+   * resourceVersion, so it never overwrites a renewal it did not see). Its holder's next renewal either hands
+   * it over or, by rewriting the Lease without it, clears the request. False when nothing was asked.
+   */
+  async requestHandover(): Promise<boolean> {
+    const { name, namespace, identity } = this.options;
+    const lease = await this.api.readNamespacedLease({ name, namespace });
+    const holder = lease.spec?.holderIdentity;
+    if (!holder || holder === identity || lease.metadata?.annotations?.[HANDOVER_ANNOTATION]) return false;
+    try {
+      await this.api.replaceNamespacedLease({
+        name,
+        namespace,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+        body: {
+          metadata: {
+            name,
+            namespace,
+            resourceVersion: lease.metadata?.resourceVersion,
+            annotations: { ...lease.metadata?.annotations, [HANDOVER_ANNOTATION]: identity },
+          },
+          spec: lease.spec,
+        },
+      });
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false; // renewed meanwhile: ask again later
+      throw new KubernetesApiError(`asking for lease ${namespace}/${name}`, err);
+    }
+  }
+
+  private allowedToTake(): boolean {
+    if (!this.options.mayTake) return true;
+    const now = performance.now();
+    this.takeableSince ??= now;
+    return this.options.mayTake(now - this.takeableSince);
+  }
+
+  /**
    * Stop campaigning. A leader first stops acting (onStoppedLeading) and then gives the Lease up, so the next
    * candidate need not wait for it to expire and can never overlap with us. `release: false` leaves the
    * Lease to expire, as a crashed process would.
@@ -269,6 +347,14 @@ export class LeaderElector {
     this.stepDown();
     // Released even when not leading yet: an attempt cut short by stop() may just have taken the Lease.
     if (options.release === false) return;
+    await this.releaseIfHeld();
+  }
+
+  /**
+   * Gives the Lease up when it names us (no holder, 1 s duration), so the next candidate need not wait for it
+   * to expire. Call after stop({ release: false }) once nothing acts on the Lease any more.
+   */
+  async releaseIfHeld(): Promise<void> {
     const { name, namespace, identity } = this.options;
     try {
       const lease = await this.api.readNamespacedLease({ name, namespace });

@@ -17,6 +17,8 @@ interface OperatorFlags {
   readonly leaderElectionNamespace: string;
   readonly leaderElectionId: string;
   readonly leaseDuration: string;
+  readonly shards: string;
+  readonly expectedReplicas: string;
   readonly resync: string;
   readonly poll: string;
   readonly logLevel: string;
@@ -42,6 +44,13 @@ function hostPort(text: string): { host: string; port: number } {
   return { host: m[1] === "" ? "0.0.0.0" : m[1]!, port };
 }
 
+function positiveInteger(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag} expects a positive integer, got "${text}"`);
+  return n;
+}
+
 export function registerOperator(program: Command, io: CliIo, setExit: (code: number) => void): void {
   program
     .command("operator")
@@ -49,7 +58,7 @@ export function registerOperator(program: Command, io: CliIo, setExit: (code: nu
     .description(
       `Watch VoiceRollouts, their RolloutPolicies, Deployments, HTTPRoutes and VoiceRolloutCommands, and walk each rollout through its steps: scale the canary, shift HTTPRoute weights once its replicas are ready, judge each analysis step from Prometheus slice by slice, roll back on a critical regression, pause on anything else, and apply approvals, aborts, promotions and retries exactly once.
 
-Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the default) several replicas can run: one reconciles, the others stand by. Logs are JSON lines on stderr; GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
+Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. With leader election (the default) several replicas can run: one reconciles, the others stand by; with --shards K each replica reconciles the rollouts of the shard Leases it holds, so replicas share the work. Logs are JSON lines on stderr; GET /metrics, /healthz and /readyz are served on --listen. Stops on SIGTERM or SIGINT.`,
     )
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
     .option("--context <name>", "kubeconfig context to use")
@@ -64,6 +73,16 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
     .option("--leader-election-namespace <name>", "namespace of the leader Lease", "voicectl-system")
     .option("--leader-election-id <name>", "name of the leader Lease", "voicectl-operator")
     .option("--lease-duration <duration>", "how long a Lease holds without renewal", "15s")
+    .option(
+      "--shards <n>",
+      "split rollouts into this many shards, one Lease each (<leader-election-id>-shard-<i>); replicas reconcile the shards they hold. 1: one leader for all",
+      "1",
+    )
+    .option(
+      "--expected-replicas <n>",
+      "replicas running with --shards, so each takes its fair share, ceil(shards / replicas), first",
+      "1",
+    )
     .option("--resync <duration>", "reconcile every rollout at least this often", "5m")
     .option(
       "--poll <duration>",
@@ -82,9 +101,11 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
           `--prometheus expects a URL such as http://127.0.0.1:9090, got "${flags.prometheus}"`,
         );
       }
-      const workers = Number(flags.workers);
-      if (!Number.isInteger(workers) || workers < 1)
-        throw new UsageError(`--workers expects a positive integer, got "${flags.workers}"`);
+      const workers = positiveInteger("--workers", flags.workers);
+      const shards = positiveInteger("--shards", flags.shards);
+      const expectedReplicas = positiveInteger("--expected-replicas", flags.expectedReplicas);
+      if (shards > 1 && !flags.leaderElect)
+        throw new UsageError("--shards above 1 needs leader election: drop --no-leader-elect");
       // The operator, client-node (~0.5 s to import) and prom-client are loaded only when the operator runs,
       // not when the command tree is built for every other command (bench/startup); the flags above are
       // checked before that wait.
@@ -99,7 +120,7 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
         import("../../core/rollout/plan.js"),
         import("../../operator/faults.js"),
         import("../../operator/log.js"),
-        import("../../operator/run.js"),
+        import("./operator/run.js"),
       ]);
       const leaseMs = duration(parseDuration, "--lease-duration", flags.leaseDuration);
       const listen = hostPort(flags.listen);
@@ -131,6 +152,8 @@ Runs inside the cluster with its ServiceAccount, or outside with --kubeconfig. W
               // client-go's proportions: renew within two thirds of the lease, retry at a fifth of it.
               renewDeadlineMs: Math.floor((leaseMs * 2) / 3),
               retryPeriodMs: Math.max(200, Math.floor(leaseMs / 5)),
+              shards,
+              replicas: expectedReplicas,
             }
           : false,
         resyncMs: duration(parseDuration, "--resync", flags.resync),

@@ -15,6 +15,7 @@
 //   `best_rho2_exact`).
 
 import { logBeta } from "../stats/distributions.js";
+import { memoPriorLogBeta } from "./cache.js";
 
 /** Throws unless 0 < alpha < 1. */
 export function checkAlpha(alpha: number): void {
@@ -98,7 +99,10 @@ export function logBetaBinomialMixture(
   b: number,
 ): number {
   return (
-    logBeta(a + successes, b + failures) - logBeta(a, b) - xlogy(successes, logP0) - xlogy(failures, log1mP0)
+    logBeta(a + successes, b + failures) -
+    memoPriorLogBeta(a, b, () => logBeta(a, b)) -
+    xlogy(successes, logP0) -
+    xlogy(failures, log1mP0)
   );
 }
 

@@ -43,6 +43,7 @@ import {
   firstTrueInteger,
   logBetaBinomialMixture,
 } from "./mixture.js";
+import { memoBoundary } from "./cache.js";
 
 export type Side = "upper" | "lower";
 
@@ -132,6 +133,10 @@ function crossesThreshold(m: OneSidedMixture, s: number, n: number, logThreshold
 export function rejectionBoundary(m: OneSidedMixture, n: number, alpha: number): number {
   checkAlpha(alpha);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be an integer >= 0, got ${n}`);
+  return memoBoundary(m, n, alpha, () => searchBoundary(m, n, alpha));
+}
+
+function searchBoundary(m: OneSidedMixture, n: number, alpha: number): number {
   const logThreshold = -Math.log(alpha);
   const centre = n * m.theta0;
   if (m.side === "upper") {
