@@ -12,6 +12,7 @@ import type { CellBatch, Look } from "../../src/core/analysis/look.js";
 import { analyzeLook, initialOnlineState } from "../../src/core/analysis/online.js";
 import { planJudge } from "../../src/core/judge/plan.js";
 import { policySchema } from "../../src/core/policy/schema.js";
+import { SCALE_POLICY } from "../scale/policy.js";
 import { setStatisticsCache } from "../../src/core/sequential/cache.js";
 import { createRng } from "../../src/core/stats/random.js";
 
@@ -27,21 +28,7 @@ const REPS = arg("reps", 3);
 /** Every voice and arm the same requests per look, as bench/scale's synthetic Prometheus serves them. */
 const EQUAL = process.argv.includes("--equal-traffic");
 
-const policy = policySchema.parse(
-  parse(`apiVersion: voicectl.dev/v1alpha1
-kind: RolloutPolicy
-metadata: { name: scale }
-spec:
-  sliceBy: [voice_id]
-  metrics:
-    - { name: speaker_similarity, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
-        budget: { absolute: 0.01 } }
-    - { name: ttfa_p95, column: ttfa_ms, direction: lowerIsBetter, aggregate: p95, tier: latency,
-        critical: false, budget: { relative: 0.15 } }
-    - { name: error_rate, column: error, direction: lowerIsBetter, aggregate: rate, tier: latency,
-        critical: false, budget: { absolute: 0.005 } }
-`),
-);
+const policy = policySchema.parse(parse(SCALE_POLICY));
 
 const LE = [50, 100, 200, 350, 500, Infinity];
 const SHARE = [0.1, 0.45, 0.85, 0.97, 0.995, 1];

@@ -34,6 +34,7 @@ import {
   startOperatorProcess,
   type OperatorProcess,
 } from "../../test/support/operator.js";
+import { SCALE_POLICY } from "./policy.js";
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,21 +60,6 @@ const ROOT = repositoryRoot();
 const log = (msg: string) =>
   process.stderr.write(`[scale ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// One policy for every rollout: per-voice similarity (critical), TTFA p95 and error rate, on every voice.
-const POLICY = `apiVersion: voicectl.dev/v1alpha1
-kind: RolloutPolicy
-metadata: { name: scale }
-spec:
-  sliceBy: [voice_id]
-  metrics:
-    - { name: speaker_similarity, direction: higherIsBetter, aggregate: mean, tier: quality, critical: true,
-        budget: { absolute: 0.01 } }
-    - { name: ttfa_p95, column: ttfa_ms, direction: lowerIsBetter, aggregate: p95, tier: latency,
-        critical: false, budget: { relative: 0.15 } }
-    - { name: error_rate, column: error, direction: lowerIsBetter, aggregate: rate, tier: latency,
-        critical: false, budget: { absolute: 0.005 } }
-`;
 
 function rollout(i: number): string {
   return `apiVersion: voicectl.dev/v1alpha1
@@ -381,7 +367,7 @@ subjects: [{ kind: User, name: voicectl-operator, apiGroup: rbac.authorization.k
     const operatorKubeconfig = cluster.userKubeconfig("voicectl-operator");
     const ns = await cluster.kubectl(["create", "namespace", NS]);
     if (ns.code !== 0) throw new Error(ns.stderr);
-    await applyAll(cluster, [POLICY, ...Array.from({ length: ROLLOUTS }, (_, i) => workloads(i))]);
+    await applyAll(cluster, [SCALE_POLICY, ...Array.from({ length: ROLLOUTS }, (_, i) => workloads(i))]);
 
     log("idle window: the cluster's own API traffic, no operator");
     const i0 = await apiserverRequests(cluster);
