@@ -16,8 +16,12 @@
 import type { Step } from "../rollout/plan.js";
 import type { Interval } from "../types.js";
 
-/** The share of each family's alpha spent by step windows, the rest going to the rollout window. */
-export const STEP_SHARE = 0.5;
+/** The share of each family's alpha spent by step windows. */
+export const STEP_SHARE = 0.25;
+/** The share spent by recent windows (taken from the rollout window's), the rest going to the rollout window. */
+export const RECENT_SHARE = 0.25;
+/** How long a recent window runs before it restarts. */
+export const RECENT_MS = 5 * 60_000;
 
 export interface WindowSplit {
   /** Share of the family alpha for the rollout window's tests. */
@@ -26,19 +30,32 @@ export interface WindowSplit {
   readonly step: number;
   /** The plan's traffic steps (weight changes to a positive weight); null when unknown. */
   readonly steps: number | null;
+  /** Share for all recent windows together; absent in a state stored before recent windows (none made). */
+  readonly recent?: number | undefined;
+  /** How long a recent window runs before the next one starts, ms. */
+  readonly recentMs?: number | undefined;
 }
 
 /** The split of an analysis stored before windows existed: one rollout window at the whole alpha. */
 export const LEGACY_SPLIT: WindowSplit = { rollout: 1, step: 0, steps: null };
 
-export function windowSplit(steps: number | null, stepShare: number = STEP_SHARE): WindowSplit {
+export function windowSplit(
+  steps: number | null,
+  stepShare: number = STEP_SHARE,
+  recentShare: number = RECENT_SHARE,
+  recentMs: number = RECENT_MS,
+): WindowSplit {
   if (!(stepShare >= 0 && stepShare < 1))
     throw new RangeError(`stepShare must be in [0, 1), got ${stepShare}`);
+  if (!(recentShare >= 0 && stepShare + recentShare < 1))
+    throw new RangeError(`recentShare must be >= 0 and leave the rollout window a share, got ${recentShare}`);
+  if (!(recentMs > 0)) throw new RangeError(`recentMs must be positive, got ${recentMs}`);
   if (steps !== null && !(Number.isInteger(steps) && steps >= 0))
     throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
-  // A plan without traffic steps has no step window to spend on.
+  // A plan without traffic steps has no step window, and so no recent window, to spend on.
   const step = steps === 0 ? 0 : stepShare;
-  return { rollout: 1 - step, step, steps };
+  const recent = steps === 0 ? 0 : recentShare;
+  return { rollout: 1 - step - recent, step, steps, recent, recentMs };
 }
 
 /** The family alpha of the rollout window's tests. */
@@ -56,6 +73,20 @@ export function stepWindowAlpha(alpha: number, split: WindowSplit, k: number): n
   if (split.step === 0) return 0;
   if (split.steps === null) return (alpha * split.step * 6) / (Math.PI * Math.PI * k * k);
   return k <= split.steps ? (alpha * split.step) / split.steps : 0;
+}
+
+/**
+ * The family alpha of the k-th recent window (k = 1, 2, ...) of the `stepIndex`-th step window: the recent
+ * share is spread over the steps as the step share is (evenly over the plan's K steps, or by 6/(π² j²) when K
+ * is unknown), and within a step over its recent windows by 6/(π² k²), which sums to at most 1 however long
+ * the step runs. 0 without recent windows (a state stored before them) or past the plan's steps.
+ */
+export function recentWindowAlpha(alpha: number, split: WindowSplit, stepIndex: number, k: number): number {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be a positive integer, got ${k}`);
+  const share = split.recent ?? 0;
+  if (share === 0) return 0;
+  const perStep = stepWindowAlpha(alpha, { ...split, step: share }, stepIndex);
+  return (perStep * 6) / (Math.PI * Math.PI * k * k);
 }
 
 /**
