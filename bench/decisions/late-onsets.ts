@@ -8,8 +8,8 @@
 // promotion.
 //
 // --onset moves the in-step onsets (minutes after the step's weight first served traffic): the recent window
-// restarts every 5 minutes of a step, so onsets at 5 fall on a restart and onsets just after one are its worst
-// case.
+// restarts every 2 minutes of a step, so an onset just after a restart, and late in the final step, is its
+// worst case.
 //
 //   npm run bench:late-onsets -- [--seeds 50] [--methods voicectl,kayenta-matched] [--onset 5]
 import { join } from "node:path";

@@ -9,13 +9,15 @@
 // appear later (a new voice) spend from the remaining 10% by alpha*6/(pi^2 j^2). Levels are fixed when a
 // test is created and stored with it, so the guarantee survives a restart.
 //
-// Two windows (windows.ts, docs/statistics.md#windows-rollout-and-step): every test runs once over the whole
-// rollout (the rollout window) and once more over the current traffic step alone (the step window, restarted
-// whenever the canary's weight changes), each on its own share of the family's alpha. A fail in either is a
-// fail; promotion also needs the final step's window to pass (rollout/machine.ts).
+// Three windows (windows.ts, docs/statistics.md#windows-rollout-and-step): every test runs once over the whole
+// rollout (the rollout window), once over the current traffic step alone (the step window, restarted
+// whenever the canary's weight changes), and once over the step's last few minutes (the recent window,
+// restarted every RECENT_MS), each on its own share of the family's alpha. A fail in any is a fail;
+// promotion also needs the final step's window to pass (rollout/machine.ts); the recent window only fails.
 //
 // The state is plain JSON: an operator stores it and resumes after a restart. A state stored before windows
-// existed has no `split`: it keeps its one rollout window at the whole alpha and makes no step windows.
+// existed has no `split`: it keeps its one rollout window at the whole alpha and makes no step windows; one
+// stored before recent windows has no `recent`, and makes none.
 import { decide } from "../judge/decide.js";
 import { planJudge, type JudgePlan, type PlannedMetric } from "../judge/plan.js";
 import { describeFinding } from "../judge/reason.js";

@@ -1,5 +1,5 @@
-// The two windows of online analysis (docs/statistics.md#windows-rollout-and-step), and how a family's alpha
-// is split between them.
+// The three windows of online analysis (docs/statistics.md#windows-rollout-and-step), and how a family's
+// alpha is split between them.
 //
 // - The rollout window pools every sample since the canary first took traffic: the most samples, so the
 //   earliest verdicts on a canary that behaves the same all along. A change late in the rollout is diluted by
@@ -7,21 +7,34 @@
 // - A step window restarts whenever the canary's weight changes (a traffic step): it judges the canary as it
 //   is now, on the step's own samples only. A regression that starts late fails there, and promotion needs the
 //   final step's window to pass.
+// - A recent window restarts every RECENT_MS within a step (and with each step): its few minutes alone, so a
+//   regression starting late in the final step is not outvoted by the step's clean minutes before it. It can
+//   only fail: too short to prove a budget, and its passes never count toward promotion.
 //
 // Each family (critical, non-critical) still spends at most the policy's alpha in all: the rollout window's
 // tests get `rollout`·alpha, and the k-th step window `step`·alpha/K when the plan has K traffic steps, or
-// `step`·alpha·6/(π² k²) when K is not known. A union bound over both windows and all steps, so a wrong
+// `step`·alpha·6/(π² k²) when K is not known; the recent windows of step k share `recent`·alpha the same way,
+// the j-th of them taking 6/(π² j²) of it. A union bound over all windows and all steps, so a wrong
 // verdict in any test of any window, at any look, has probability at most alpha (each test's own guarantee
 // already holds under continuous monitoring). The split is fixed when the analysis starts and stored with it.
 import type { Step } from "../rollout/plan.js";
 import type { Interval } from "../types.js";
 
-/** The share of each family's alpha spent by step windows. */
+/**
+ * The share of each family's alpha spent by step windows. With RECENT_SHARE it is the half step windows had
+ * before recent windows existed, so the rollout window's tests keep their level (bench/RESULTS.md: the A/A
+ * scenarios promote as fast with 1/4 + 1/4 as with 1/2 for step windows alone).
+ */
 export const STEP_SHARE = 0.25;
-/** The share spent by recent windows (taken from the rollout window's), the rest going to the rollout window. */
+/** The share spent by recent windows; the rest (1 − STEP_SHARE − RECENT_SHARE) goes to the rollout window. */
 export const RECENT_SHARE = 0.25;
-/** How long a recent window runs before it restarts. */
-export const RECENT_MS = 5 * 60_000;
+/**
+ * How long a recent window runs before it restarts. 2 minutes caught a clone drift starting 5 to 8 minutes
+ * into a 10-minute final step in every run (bench:late-onsets --onset); 5 minutes missed every one starting
+ * at 7 (a window straddling the onset, the next one starting as the step passes). 1 minute also caught
+ * onsets at 9, but makes each window a single look at the simulator's one-minute interval.
+ */
+export const RECENT_MS = 2 * 60_000;
 
 export interface WindowSplit {
   /** Share of the family alpha for the rollout window's tests. */
