@@ -148,6 +148,27 @@ describe("online analysis: the recent window", () => {
     );
   });
 
+  it("a recent-window fail rolls back a critical metric and pauses on a non-critical one", () => {
+    const rng = createRng(15);
+    let state = initialOnlineState({ trafficSteps: 1, startedAt: 0 });
+    let t = 0;
+    let findings: Finding[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = analyzeLook(POLICY, state, lookAt(rng, (t += MIN), 50), PLAN);
+      state = r.state;
+      findings = r.findings;
+    }
+    const passing = findings.filter((f) => f.window?.kind !== "recent");
+    expect(decideOnline(passing, POLICY).decision).toBe("promote");
+    const fail: Finding = {
+      ...of(findings, "step")!,
+      verdict: "fail",
+      window: { kind: "recent", since: t - MIN, weight: 50 },
+    };
+    expect(decideOnline([...passing, fail], POLICY).decision).toBe("rollback");
+    expect(decideOnline([...passing, { ...fail, critical: false }], POLICY).decision).toBe("pause");
+  });
+
   it("a state stored before recent windows loads and makes none, however the canary drifts", () => {
     const rng = createRng(14);
     const fresh = initialOnlineState({ trafficSteps: 2, startedAt: 0 });
