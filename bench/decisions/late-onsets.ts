@@ -7,7 +7,11 @@
 // src/sim/fleet.ts), so only the regression differs. Target: every late critical regression rolled back before
 // promotion.
 //
-//   npm run bench:late-onsets -- [--seeds 50] [--methods voicectl,kayenta-matched]
+// --onset moves the in-step onsets (minutes after the step's weight first served traffic): the recent window
+// restarts every 2 minutes of a step, so an onset just after a restart, and late in the final step, is its
+// worst case.
+//
+//   npm run bench:late-onsets -- [--seeds 50] [--methods voicectl,kayenta-matched] [--onset 5]
 import { join } from "node:path";
 import { createFleet } from "../../src/sim/fleet.js";
 import { runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
@@ -101,6 +105,8 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const seeds = Number(arg("seeds") ?? 50);
   const methods = (arg("methods") ?? "voicectl").split(",");
+  const onsetMin = Number(arg("onset") ?? 5);
+  if (!(onsetMin >= 0)) throw new Error(`--onset: expected minutes >= 0, got ${arg("onset")}`);
   const dir = join(process.cwd(), "examples/scenarios");
   const lines: string[] = [
     "| case | onset | method | runs | rolled back | promoted | paused | minutes from onset to rollback (median / max) |",
@@ -120,7 +126,7 @@ async function main(): Promise<void> {
         let weight = 0;
         for (const e of base.timeline) {
           if (e.weight > weight) {
-            onsets.push([`step at ${e.weight}%, +5 min`, e.at + 5 * 60_000]);
+            onsets.push([`step at ${e.weight}%, +${onsetMin} min`, e.at + onsetMin * 60_000]);
             weight = e.weight;
           }
         }
@@ -154,7 +160,7 @@ async function main(): Promise<void> {
   process.stderr.write("\n");
   const seconds = (performance.now() - start) / 1000;
   process.stdout.write(
-    `${lines.join("\n")}\n\n(${seeds} seeds, 1-${seeds}; ${seconds.toFixed(0)} s. Each step's onset is 5 minutes after its weight first served traffic.)\n`,
+    `${lines.join("\n")}\n\n(${seeds} seeds, 1-${seeds}; ${seconds.toFixed(0)} s. Each step's onset is ${onsetMin} minutes after its weight first served traffic.)\n`,
   );
 }
 

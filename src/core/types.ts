@@ -44,10 +44,10 @@ export type Method =
  * current traffic step alone (docs/statistics.md#windows-rollout-and-step). Gate findings have none.
  */
 export interface FindingWindow {
-  readonly kind: "rollout" | "step";
+  readonly kind: "rollout" | "step" | "recent";
   /** When the window's first samples were taken (ms since the epoch; since the start in a simulation). */
   readonly since: number;
-  /** A step window's canary weight, percent. */
+  /** A step or recent window's canary weight, percent. */
   readonly weight?: number | undefined;
 }
 

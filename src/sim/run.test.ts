@@ -93,10 +93,11 @@ describe("runSimulation: a pause's reasons lead with its causes", () => {
   it("a rollback's reasons are its critical failures, all causes", async () => {
     const { result } = await simulate("clone-drift.yaml");
     expect(result.decision).toBe("rollback");
-    // The drift shows in both windows (the first traffic step is the whole rollout so far): one finding each.
+    // The drift shows in every window (the first traffic step is the whole rollout so far): one finding each.
     expect(result.reasons.map((f) => [f.metric, f.verdict, f.critical, f.cause, f.window?.kind])).toEqual([
       ["speaker_similarity", "fail", true, true, "rollout"],
       ["speaker_similarity", "fail", true, true, "step"],
+      ["speaker_similarity", "fail", true, true, "recent"],
     ]);
   });
 

@@ -41,10 +41,11 @@ describe("voicectl simulate on the shipped scenarios", () => {
     const out = JSON.parse(
       (await cli("simulate", "examples/scenarios/clone-drift.yaml", "-o", "json")).stdout,
     ) as SimJson;
-    // Both windows judge it: the rollout so far and the first traffic step (JSON says which).
+    // Every window judges it: the rollout so far, the first traffic step and its recent minutes (JSON says which).
     expect(out.reasons.map((f) => [f.metric, f.slice, f.window?.kind])).toEqual([
       ["speaker_similarity", { voice_id: "mia-chen" }, "rollout"],
       ["speaker_similarity", { voice_id: "mia-chen" }, "step"],
+      ["speaker_similarity", { voice_id: "mia-chen" }, "recent"],
     ]);
     const aggregates = out.findings.filter((f) => Object.keys(f.slice).length === 0);
     expect(aggregates.every((f) => f.verdict !== "fail")).toBe(true);

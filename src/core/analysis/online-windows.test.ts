@@ -10,7 +10,9 @@ import { analyzeLook, initialOnlineState, type OnlineState } from "./online.js";
 import {
   LEGACY_SPLIT,
   intersect,
+  recentWindowAlpha,
   rolloutWindowAlpha,
+  STEP_SHARE,
   stepWindowAlpha,
   trafficSteps,
   windowSplit,
@@ -123,7 +125,7 @@ describe("online analysis: rollout and step windows", () => {
     // Its tests were made at the second step's alpha (half of alpha over 2 steps), fixed with them: each family's
     // one declared test gets 90% of it (10% kept for slices appearing later).
     const alpha = stepWindowAlpha(0.05, r.state.split!, 2);
-    expect(alpha).toBeCloseTo(0.0125, 12);
+    expect(alpha).toBeCloseTo((0.05 * STEP_SHARE) / 2, 12);
     expect(r.state.step!.alpha).toBe(alpha);
     expect(Object.values(r.state.step!.tests).map((x) => x.alpha)).toEqual([alpha * 0.9, alpha * 0.9]);
   });
@@ -140,18 +142,24 @@ describe("online analysis: rollout and step windows", () => {
       const split = windowSplit(steps);
       let sum = rolloutWindowAlpha(0.05, split);
       for (let k = 1; k <= steps + 5; k++) sum += stepWindowAlpha(0.05, split, k);
+      // However many recent windows each step restarts (a series summing to 1 per step).
+      for (let k = 1; k <= steps + 5; k++)
+        for (let j = 1; j <= 100_000; j++) sum += recentWindowAlpha(0.05, split, k, j);
       expect(sum).toBeLessThanOrEqual(0.05 * (1 + 1e-12));
-      expect(sum).toBeCloseTo(0.05, 12); // and nothing is left unspent
+      expect(sum).toBeGreaterThan(0.05 * (1 - 1e-4)); // and nearly nothing is left unspent
     }
     // Steps not known: the series 6/(π² k²) never exceeds the step share.
     const open = windowSplit(null);
     let sum = rolloutWindowAlpha(0.05, open);
     for (let k = 1; k <= 100_000; k++) sum += stepWindowAlpha(0.05, open, k);
+    for (let k = 1; k <= 1000; k++)
+      for (let j = 1; j <= 1000; j++) sum += recentWindowAlpha(0.05, open, k, j);
     expect(sum).toBeLessThanOrEqual(0.05);
-    expect(sum).toBeGreaterThan(0.0499);
+    expect(sum).toBeGreaterThan(0.0498);
     // A plan without traffic steps spends it all on the rollout window.
     expect(rolloutWindowAlpha(0.05, windowSplit(0))).toBe(0.05);
     expect(stepWindowAlpha(0.05, windowSplit(0), 1)).toBe(0);
+    expect(recentWindowAlpha(0.05, windowSplit(0), 1, 1)).toBe(0);
   });
 
   it("the stored tests' levels of both windows sum to at most alpha per family", () => {

@@ -9,13 +9,15 @@
 // appear later (a new voice) spend from the remaining 10% by alpha*6/(pi^2 j^2). Levels are fixed when a
 // test is created and stored with it, so the guarantee survives a restart.
 //
-// Two windows (windows.ts, docs/statistics.md#windows-rollout-and-step): every test runs once over the whole
-// rollout (the rollout window) and once more over the current traffic step alone (the step window, restarted
-// whenever the canary's weight changes), each on its own share of the family's alpha. A fail in either is a
-// fail; promotion also needs the final step's window to pass (rollout/machine.ts).
+// Three windows (windows.ts, docs/statistics.md#windows-rollout-and-step): every test runs once over the whole
+// rollout (the rollout window), once over the current traffic step alone (the step window, restarted
+// whenever the canary's weight changes), and once over the step's last few minutes (the recent window,
+// restarted every RECENT_MS), each on its own share of the family's alpha. A fail in any is a fail;
+// promotion also needs the final step's window to pass (rollout/machine.ts); the recent window only fails.
 //
 // The state is plain JSON: an operator stores it and resumes after a restart. A state stored before windows
-// existed has no `split`: it keeps its one rollout window at the whole alpha and makes no step windows.
+// existed has no `split`: it keeps its one rollout window at the whole alpha and makes no step windows; one
+// stored before recent windows has no `recent`, and makes none.
 import { decide } from "../judge/decide.js";
 import { planJudge, type JudgePlan, type PlannedMetric } from "../judge/plan.js";
 import { describeFinding } from "../judge/reason.js";
@@ -76,6 +78,7 @@ import {
   LEGACY_SPLIT,
   formatSince,
   intersect,
+  recentWindowAlpha,
   rolloutWindowAlpha,
   stepWindowAlpha,
   windowSplit,
@@ -123,6 +126,22 @@ export interface StepWindow extends TestFamily {
   readonly alpha: number;
 }
 
+/**
+ * The recent window: the current step's samples since `since` only, restarted every `split.recentMs` and at
+ * every new step. It can only fail (a late change no longer diluted by the step's clean minutes); its passes
+ * never count toward promotion.
+ */
+export interface RecentWindow extends TestFamily {
+  /** The step window it belongs to (its `index`). */
+  readonly step: number;
+  /** 1 for the step's first recent window, 2 for the next, ...: the index its alpha was spent at. */
+  readonly index: number;
+  readonly weight: number;
+  readonly since: number;
+  /** The family alpha of this window, fixed when it started. */
+  readonly alpha: number;
+}
+
 /** The rollout window's tests (the top-level fields, as stored before windows existed) and the step window. */
 export interface OnlineState extends TestFamily {
   /** How each family's alpha is split between the windows; absent in a state stored before windows. */
@@ -133,6 +152,8 @@ export interface OnlineState extends TestFamily {
   readonly lastAt?: number | undefined;
   /** The current step's window; null before the canary takes traffic or without step windows. */
   readonly step?: StepWindow | null | undefined;
+  /** The current recent window; absent in a state stored before recent windows (none are made then). */
+  readonly recent?: RecentWindow | null | undefined;
 }
 
 export interface LookResult {
@@ -154,6 +175,7 @@ export function initialOnlineState(
     split: windowSplit(options.trafficSteps ?? null),
     ...(options.startedAt !== undefined ? { lastAt: options.startedAt } : {}),
     step: null,
+    recent: null,
   };
 }
 
@@ -227,12 +249,33 @@ export function addLook(plan: JudgePlan, state: OnlineState, look: Look): Online
       step = { ...step, ...addToFamily(plan, step, increments, look, step.alpha) };
     }
   }
+  let recent = state.recent ?? null;
+  const recentMs = split.recentMs ?? Infinity;
+  if ((split.recent ?? 0) > 0 && step !== null && look.canaryWeight > 0) {
+    const sameStep = recent !== null && recent.step === step.index;
+    if (!sameStep || recent === null || from - recent.since >= recentMs) {
+      // A new step, or the recent window ran its time: the next one starts on this look's samples alone.
+      const index = sameStep && recent !== null ? recent.index + 1 : 1;
+      recent = {
+        ...emptyFamily(),
+        step: step.index,
+        index,
+        weight: step.weight,
+        since: from,
+        alpha: recentWindowAlpha(alpha, split, step.index, index),
+      };
+    }
+    if (recent.alpha > 0) {
+      recent = { ...recent, ...addToFamily(plan, recent, increments, look, recent.alpha) };
+    }
+  }
   return {
     ...rollout,
     ...(state.split !== undefined ? { split: state.split } : {}),
     since: state.since ?? from,
     lastAt: look.at,
     ...(state.split !== undefined ? { step } : {}),
+    ...(state.recent !== undefined ? { recent } : {}),
   };
 }
 
@@ -445,18 +488,28 @@ export function findingsOf(plan: JudgePlan, state: OnlineState, look: Look | nul
     since: state.since ?? state.lastAt ?? look?.at ?? 0,
   });
   const step = state.step;
-  if (!step) return rollout;
+  const recent = state.recent;
+  // A recent window only ever fails: its other findings are not shown (they would hold nothing up, and a
+  // pass there must never read as evidence for promotion).
+  const recentFails = recent
+    ? familyFindings(plan, recent, look, {
+        kind: "recent",
+        since: recent.since,
+        weight: recent.weight,
+      }).filter((f) => f.verdict === "fail")
+    : [];
+  if (!step) return [...rollout, ...recentFails];
   return [
     ...rollout,
     ...familyFindings(plan, step, look, { kind: "step", since: step.since, weight: step.weight }),
+    ...recentFails,
   ];
 }
 
 /** A window in words, appended to its findings' reasons: a rollback names when the change it saw started. */
 export function describeWindow(w: FindingWindow): string {
-  return w.kind === "step"
-    ? `step window since ${formatSince(w.since)} at ${w.weight ?? "?"}%`
-    : `rollout window since ${formatSince(w.since)}`;
+  if (w.kind === "rollout") return `rollout window since ${formatSince(w.since)}`;
+  return `${w.kind} window since ${formatSince(w.since)} at ${w.weight ?? "?"}%`;
 }
 
 function familyFindings(
@@ -597,7 +650,9 @@ function withRunning(state: OnlineState, findings: readonly Finding[]): OnlineSt
  */
 export function decideOnline(findings: readonly Finding[], policy: Policy): DecisionResult {
   return decide(
-    findings.filter((f) => f.window?.kind !== "step" || f.verdict === "fail"),
+    findings.filter(
+      (f) => f.window?.kind === undefined || f.window.kind === "rollout" || f.verdict === "fail",
+    ),
     policy,
   );
 }

@@ -302,13 +302,13 @@ export const statusFindingSchema = z.strictObject({
     .describe("The worsening's interval, in the budget's units."),
   window: z
     .strictObject({
-      kind: z.enum(["rollout", "step"]),
+      kind: z.enum(["rollout", "step", "recent"]),
       since: z.string(),
       weight: z.number().optional(),
     })
     .optional()
     .describe(
-      "The samples judged: the whole rollout, or the current traffic step alone (at its weight), since this time.",
+      "The samples judged: the whole rollout, the current traffic step alone (at its weight), or its last few minutes (recent: reported only when it fails), since this time.",
     ),
   reason: z.string(),
 });

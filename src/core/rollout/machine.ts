@@ -475,7 +475,8 @@ function applyDeadline(b: Builder, now: number): void {
  * rollout window as long as their step window does not fail (a fail pauses or rolls back before this).
  */
 export function mustPass(plan: readonly Step[], index: number, findings: readonly Finding[]): Finding[] {
-  const rollout = findings.filter((f) => f.window?.kind !== "step");
+  // A recent window's findings never count toward advancing (it can only fail, which stops the step before).
+  const rollout = findings.filter((f) => f.window === undefined || f.window.kind === "rollout");
   const last = !plan.slice(index + 1).some((s) => "analysis" in s);
   if (!last) return rollout;
   return [...rollout, ...findings.filter((f) => f.window?.kind === "step" && f.critical)];

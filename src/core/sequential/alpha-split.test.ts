@@ -1,4 +1,4 @@
-import { STEP_SHARE } from "../analysis/windows.js";
+import { RECENT_SHARE, STEP_SHARE } from "../analysis/windows.js";
 import { describe, expect, it } from "vitest";
 import { makePolicy, type MetricInput } from "../../../test/support/policy.js";
 import { parsePolicies } from "../../adapters/files/policy-file.js";
@@ -132,8 +132,8 @@ describe("alphaSplit in online analysis", () => {
     const policy = makePolicy([SIM], { minSamples: 30, alpha: 0.01, alphaSplit: { aggregate: 0.4 } });
     const state = analyzeLook(policy, initialOnlineState(), look(createRng(1), 1)).state;
     const levels = Object.values(state.tests).map((t) => [Object.keys(t.slice).length === 0, t.alpha]);
-    // The rollout window's tests: half of alpha (the other half is the step windows'), 90% of it declared.
-    const declared = 0.01 * (1 - STEP_SHARE) * 0.9;
+    // The rollout window's tests: what the step and recent windows leave of alpha, 90% of it declared.
+    const declared = 0.01 * (1 - STEP_SHARE - RECENT_SHARE) * 0.9;
     expect(levels.filter(([all]) => all)).toEqual([[true, expect.closeTo(declared * 0.4, 15)]]);
     expect(levels.filter(([all]) => !all)).toHaveLength(20);
     for (const [, a] of levels.filter(([all]) => !all)) expect(a).toBeCloseTo((declared * 0.6) / 20, 15);
