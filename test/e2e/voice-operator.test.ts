@@ -4,10 +4,10 @@
 // HTTPRoute's weights. A traffic driver here plays the gateway: it reads the route's canary weight every
 // second and sends that share of its TTS requests to the canary's model server, so the scored samples follow
 // the operator's weights. The canary's cloned voice leo speaks as another man: the operator rolls back,
-// naming leo.
+// naming leo; an A/A-ish canary (the same voices, 5% slower) is promoted.
 //
 // Two flite voices only (fast to synthesise; the piper voice is covered by voice-audio.test.ts), cached per
-// text and voice, so the scorer is what bounds the pace. Runtime: 40-50 s on 2 cores (bench/RESULTS.md).
+// text and voice, so the scorer is what bounds the pace. Runtime: 1 to 2 minutes on 2 cores (bench/RESULTS.md).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,9 +32,14 @@ import { waitFor as waitUntil } from "../support/wait.js";
 const ROOT = repositoryRoot();
 const SERVER = join(ROOT, "test/voice-server/server.py");
 const NS = "voice-drift";
+// The A/A rollout's own namespace and version labels: the scorer's series of the drift rollout stay apart.
+const NS_AA = "voice-aa";
+const AA = { stable: "aa-v41", canary: "aa-v42" };
 const STABLE_VOICES = ["ava=flite:slt", "leo=flite:kal"];
 // Clone drift: leo's voice now speaks with another man's voice; ava is unchanged.
 const CANARY_VOICES = ["ava=flite:slt", "leo=flite:rms"];
+// A/A-ish: the same voices, 5% slower.
+const AA_VOICES = [...STABLE_VOICES, "--length-scale=1.05"];
 const VOICES = ["ava", "leo"];
 const INTERVAL_S = 3;
 
@@ -54,7 +59,8 @@ const TEXTS = [
   "turn left at the bakery and the station is on your right",
 ];
 
-const voiceArgs = (spec: string[]) => spec.flatMap((s) => ["--voice", s]);
+/** server.py's flags: `--voice` before each voice, other flags (`--name=value`) as they are. */
+const voiceArgs = (spec: string[]) => spec.flatMap((s) => (s.startsWith("--") ? [s] : ["--voice", s]));
 
 let cluster: TestCluster | undefined;
 let dir = "";
@@ -101,9 +107,7 @@ async function startVoiceServer(python: string, scorerUrl: string, version: stri
 
 const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
   waitUntil(what, timeoutMs, probe, {
-    context: async () =>
-      `status: ${JSON.stringify(cluster ? await rolloutStatus().catch(() => ({})) : {})}\n` +
-      `operator log tail:\n${(operator?.logs ?? []).slice(-15).join("\n")}`,
+    context: async () => `operator log tail:\n${(operator?.logs ?? []).slice(-15).join("\n")}`,
   });
 
 interface RolloutView {
@@ -116,8 +120,8 @@ interface RolloutView {
   } | null;
 }
 
-async function rolloutStatus(): Promise<RolloutView> {
-  const vr = await cluster!.json(["-n", NS, "get", "voicerollout", "tts"]);
+async function rolloutStatus(ns: string): Promise<RolloutView> {
+  const vr = await cluster!.json(["-n", ns, "get", "voicerollout", "tts"]);
   return (vr["status"] ?? {}) as RolloutView;
 }
 
@@ -126,7 +130,7 @@ async function rolloutStatus(): Promise<RolloutView> {
  * after another, each voice in turn, the canary getting the share the weight says (by deficit, so a share
  * holds from the first requests on, not only on average).
  */
-function driveTraffic(servers: { stable: string; canary: string }) {
+function driveTraffic(ns: string, servers: { stable: string; canary: string }, voices: string[]) {
   const api = kubeConfigFrom(cluster!.kubeconfig).makeApiClient(CustomObjectsApi);
   const weights: { at: number; weight: number }[] = [];
   const sent = { stable: 0, canary: 0, failed: 0 };
@@ -138,7 +142,7 @@ function driveTraffic(servers: { stable: string; canary: string }) {
         const route = await api.getNamespacedCustomObject({
           group: "gateway.networking.k8s.io",
           version: "v1",
-          namespace: NS,
+          namespace: ns,
           plural: "httproutes",
           name: "tts",
         });
@@ -154,12 +158,12 @@ function driveTraffic(servers: { stable: string; canary: string }) {
   const send = async () => {
     // The share is kept per voice: one counter over voices taken in turn would send every other request, so
     // one voice only, to the canary.
-    const toCanary = VOICES.map(() => 0);
-    const total = VOICES.map(() => 0);
+    const toCanary = voices.map(() => 0);
+    const total = voices.map(() => 0);
     for (let i = 0; !stopped; i++) {
-      const v = i % VOICES.length;
-      const voice = VOICES[v]!;
-      const text = TEXTS[Math.floor(i / VOICES.length) % TEXTS.length]!;
+      const v = i % voices.length;
+      const voice = voices[v]!;
+      const text = TEXTS[Math.floor(i / voices.length) % TEXTS.length]!;
       total[v]!++;
       const canary = weight > 0 && toCanary[v]! < (total[v]! * weight) / 100;
       if (canary) toCanary[v]!++;
@@ -219,7 +223,8 @@ beforeAll(async () => {
     { ...process.env, PYTHONPATH: join(ROOT, "scorer/src") },
   );
   scorerUrl = `http://127.0.0.1:${port}`;
-  cluster = await startCluster({ l4Nodes: 4 });
+  // Two namespaces of stable and canary at two GPUs each (pool l4).
+  cluster = await startCluster({ l4Nodes: 8 });
   operatorKubeconfig = (await setUpOperatorCluster(cluster)).operator;
   await Promise.race([
     waitUntil(
@@ -230,7 +235,11 @@ beforeAll(async () => {
     scorer.exited,
   ]);
   // The scorer's series carry the rollout's namespace, as Kubernetes service discovery would label them.
-  prom = await startPrometheus({ targets: [{ address: `127.0.0.1:${port}`, labels: { namespace: NS } }] });
+  prom = await startPrometheus({
+    targets: [NS, NS_AA].map((namespace) => ({ address: `127.0.0.1:${port}`, labels: { namespace } })),
+  });
+  // One operator for both namespaces, as one release of the chart would run.
+  operator = startOperatorProcess({ kubeconfig: operatorKubeconfig, prometheusUrl: prom.url });
 }, 300_000);
 
 afterAll(async () => {
@@ -241,77 +250,115 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * A namespace with the example workloads, the policy and a model server per version, traffic following the
+ * route, and a rollout of one step at 50% with analysis; resolves when the rollout ends (or pauses), the
+ * traffic stopped.
+ */
+async function rolloutOnRealAudio(
+  ns: string,
+  versions: { stable: string; canary: string },
+  canaryVoices: string[],
+  voices: string[],
+) {
+  const c = cluster!;
+  // The test policy of the real-audio tests, pinned to the real scorer, under the name the rollout refers to.
+  // Similarity only: the drifted clone also speaks with another flite voice's quality (MOS about 0.4 lower on
+  // leo), and MOS, non-critical, would pause the rollout for a person before similarity's per-voice slices
+  // hold minSamples; voice-audio.test.ts covers MOS's pause.
+  const policy = parse(readFileSync(join(ROOT, "test/voice-server/policy.yaml"), "utf8")) as {
+    metadata: { name: string };
+    spec: { metrics: { name: string }[] };
+  };
+  policy.metadata.name = "tts-studio";
+  policy.spec.metrics = policy.spec.metrics.filter((m) => m.name === "speaker_similarity");
+  expect(policy.spec.metrics).toHaveLength(1);
+  const workloads = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
+  await c.kubectlOk(["create", "namespace", ns]);
+  await c.kubectlOk(["-n", ns, "apply", "-f", "-"], workloads + "\n---\n" + stringify(policy));
+  const servers = {
+    stable: await startVoiceServer(serverPython, scorerUrl, versions.stable, STABLE_VOICES),
+    canary: await startVoiceServer(serverPython, scorerUrl, versions.canary, canaryVoices),
+  };
+  const traffic = driveTraffic(ns, servers, voices);
+  try {
+    const t0 = Date.now();
+    const rollout = rolloutYaml(
+      `    - setWeight: 50
+    - analysis: { minDuration: 15s, maxDuration: 120s }
+    - setWeight: 100`,
+      INTERVAL_S,
+    )
+      .replace(
+        `stable: { deployment: ${STABLE} }`,
+        `stable: { deployment: ${STABLE}, version: ${versions.stable} }`,
+      )
+      .replace(
+        `canary: { deployment: ${CANARY},`,
+        `canary: { deployment: ${CANARY}, version: ${versions.canary},`,
+      );
+    expect(rollout).toContain(`version: ${versions.canary}`);
+    await c.kubectlOk(["-n", ns, "apply", "-f", "-"], rollout);
+    const canaryFrom = await waitFor("canary traffic", 60_000, async () =>
+      traffic.weights.find((w) => w.weight > 0),
+    );
+    const status = await waitFor("the rollout's end", 150_000, async () => {
+      const st = await rolloutStatus(ns);
+      // A pause is an end too: the test fails on it at once, saying why.
+      return ["RolledBack", "Paused", "Promoted", "Failed"].includes(st.phase ?? "") ? st : undefined;
+    });
+    const endedAt = Date.now();
+    const final = status.phase === "Promoted" ? 100 : 0;
+    if (status.phase !== "Paused")
+      await waitFor(`the route at ${final}`, 30_000, async () =>
+        traffic.weights.at(-1)?.weight === final ? true : undefined,
+      );
+    process.stderr.write(
+      `voice-operator ${ns}: ${status.phase} ${((endedAt - canaryFrom.at) / 1000).toFixed(1)} s after canary ` +
+        `traffic began (${((endedAt - t0) / 1000).toFixed(1)} s after the rollout was applied); ` +
+        `requests stable ${traffic.sent.stable}, canary ${traffic.sent.canary}, failed ${traffic.sent.failed}\n`,
+    );
+    return { status, traffic };
+  } finally {
+    await traffic.stop();
+  }
+}
+
 describe("real audio: model server -> scorer -> Prometheus -> voicectl operator", () => {
   it("the canary whose cloned voice drifts is rolled back by the operator, naming that voice", async () => {
-    const c = cluster!;
-    // The test policy of the real-audio tests, pinned to the real scorer, under the name the rollout refers to.
-    // Similarity only: the drifted clone also speaks with another flite voice's quality (MOS about 0.4 lower on
-    // leo), and MOS, non-critical, would pause the rollout for a person before similarity's per-voice slices
-    // hold minSamples; voice-audio.test.ts covers MOS's pause.
-    const policy = parse(readFileSync(join(ROOT, "test/voice-server/policy.yaml"), "utf8")) as {
-      metadata: { name: string };
-      spec: { metrics: { name: string }[] };
-    };
-    policy.metadata.name = "tts-studio";
-    policy.spec.metrics = policy.spec.metrics.filter((m) => m.name === "speaker_similarity");
-    expect(policy.spec.metrics).toHaveLength(1);
-    const workloads = readFileSync(join(ROOT, "examples/rollouts/workloads.yaml"), "utf8");
-    await c.kubectlOk(["create", "namespace", NS]);
-    await c.kubectlOk(["-n", NS, "apply", "-f", "-"], workloads + "\n---\n" + stringify(policy));
-    const servers = {
-      stable: await startVoiceServer(serverPython, scorerUrl, STABLE, STABLE_VOICES),
-      canary: await startVoiceServer(serverPython, scorerUrl, CANARY, CANARY_VOICES),
-    };
-    operator = startOperatorProcess({
-      kubeconfig: operatorKubeconfig,
-      prometheusUrl: prom!.url,
-      namespace: NS,
-    });
-    const traffic = driveTraffic(servers);
-    try {
-      const t0 = Date.now();
-      await c.kubectlOk(
-        ["-n", NS, "apply", "-f", "-"],
-        rolloutYaml(
-          `    - setWeight: 50
-    - analysis: { minDuration: 15s, maxDuration: 150s }
-    - setWeight: 100`,
-          INTERVAL_S,
-        ),
-      );
-      const canaryFrom = await waitFor("canary traffic", 60_000, async () =>
-        traffic.weights.find((w) => w.weight > 0),
-      );
-      const s = await waitFor("RolledBack", 150_000, async () => {
-        const st = await rolloutStatus();
-        // A pause or a promotion is an end too: the test fails on it at once, saying why.
-        return ["RolledBack", "Paused", "Promoted", "Failed"].includes(st.phase ?? "") ? st : undefined;
-      });
-      const rolledBackAt = Date.now();
-      expect(s.phase, JSON.stringify(s)).toBe("RolledBack");
-      await waitFor("the route back at 0", 30_000, async () =>
-        traffic.weights.at(-1)?.weight === 0 ? true : undefined,
-      );
-      process.stderr.write(
-        `voice-operator: rolled back ${((rolledBackAt - canaryFrom.at) / 1000).toFixed(1)} s after canary ` +
-          `traffic began (${((rolledBackAt - t0) / 1000).toFixed(1)} s after the rollout was applied); ` +
-          `requests stable ${traffic.sent.stable}, canary ${traffic.sent.canary}, failed ${traffic.sent.failed}\n`,
-      );
-      expect(traffic.sent.failed).toBe(0);
-      // The operator's weights, as the gateway saw them: 50, then back to 0; never promoted.
-      expect(traffic.weights.map((w) => w.weight).filter((w) => w > 0)).toEqual([50]);
-      expect(s.canaryWeight).toBe(0);
-      expect(s.message).toMatch(/^critical regression: speaker_similarity \(mean\) in voice_id=leo: /);
-      const fails = (s.lastDecision?.findings ?? []).filter((f) => f.verdict === "fail" && f.critical);
-      expect(fails.length).toBeGreaterThan(0);
-      expect(new Set(fails.map((f) => JSON.stringify([f.metric, f.slice])))).toEqual(
-        new Set([JSON.stringify(["speaker_similarity", { voice_id: "leo" }])]),
-      );
-      // The voice that did not change is not blamed.
-      const ava = (s.lastDecision?.findings ?? []).filter((f) => f.slice["voice_id"] === "ava");
-      expect(ava.every((f) => f.verdict !== "fail")).toBe(true);
-    } finally {
-      await traffic.stop();
-    }
+    const { status: s, traffic } = await rolloutOnRealAudio(
+      NS,
+      { stable: STABLE, canary: CANARY },
+      CANARY_VOICES,
+      // leo's requests only: with ava's too, the slice of all voices holds minSamples before leo's does and
+      // may roll back first, on (all), before leo's slice is judged.
+      ["leo"],
+    );
+    expect(s.phase, JSON.stringify(s)).toBe("RolledBack");
+    expect(traffic.sent.failed).toBe(0);
+    // The operator's weights, as the gateway saw them: 50, then back to 0; never promoted.
+    expect(traffic.weights.map((w) => w.weight).filter((w) => w > 0)).toEqual([50]);
+    expect(s.canaryWeight).toBe(0);
+    expect(s.message).toMatch(/^critical regression: speaker_similarity \(mean\) in /);
+    const fails = (s.lastDecision?.findings ?? []).filter((f) => f.verdict === "fail" && f.critical);
+    expect(fails.map((f) => f.metric)).toContain("speaker_similarity");
+    expect(fails.every((f) => f.metric === "speaker_similarity")).toBe(true);
+    // Named: leo's own slice failed, and no other voice's.
+    expect(fails.map((f) => f.slice["voice_id"]).filter((v) => v !== undefined)).toContain("leo");
+    expect(new Set(fails.map((f) => f.slice["voice_id"]).filter((v) => v !== undefined))).toEqual(
+      new Set(["leo"]),
+    );
+  }, 240_000);
+
+  it("an A/A-ish canary (the same voices, 5% slower) is promoted by the operator", async () => {
+    const { status: s, traffic } = await rolloutOnRealAudio(NS_AA, AA, AA_VOICES, VOICES);
+    expect(s.phase, JSON.stringify(s)).toBe("Promoted");
+    expect(traffic.sent.failed).toBe(0);
+    expect(traffic.weights.map((w) => w.weight).filter((w) => w > 0)).toEqual([50, 100]);
+    expect(s.canaryWeight).toBe(100);
+    // Promoted on evidence: the last look's decision was promote, and status keeps only findings that did not
+    // pass (a slice without data or unsettled would show here).
+    expect(s.lastDecision?.decision, JSON.stringify(s)).toBe("promote");
+    expect(s.lastDecision?.findings ?? []).toEqual([]);
   }, 240_000);
 });
