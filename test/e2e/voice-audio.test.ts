@@ -10,22 +10,21 @@
 // uses (src/adapters/kubernetes/metrics-source.ts), and a rollout's analysis over real audio would need
 // minutes of traffic per step. Runtime: about 2.5 minutes on 2 cores, mostly the scorer (0.13 CPU s per audio s
 // in this chain, bench/RESULTS.md).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { runAnalyze } from "../../src/cli/commands/analyze.js";
 import type { GateReport } from "../../src/core/judge/report.js";
 import { cli } from "../support/cli.js";
-import { freePort, startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { startVoiceChain, TEXTS, VOICE_SERVER, voiceArgs, type VoiceChain } from "../support/voice-chain.js";
 import { waitFor } from "../support/wait.js";
 
 const SCORER_ID = "resemblyzer-0.1.4+dnsmos-0.0.1.1+pocketsphinx-5.1.1";
 const POLICY = "test/voice-server/policy.yaml";
-const SERVER = "test/voice-server/server.py";
 
 // Three voices: a piper voice and two flite voices, each a customer's (cloned) voice.
 const STABLE_VOICES = ["mia=piper:joe", "ava=flite:slt", "leo=flite:kal"];
@@ -37,80 +36,13 @@ const VERSIONS: Record<string, string[]> = {
 };
 const STABLE = "tts-v41";
 
-// Written in words: the scorer's ASR does not spell out numbers.
-const TEXTS = [
-  "the weather today is sunny with a light breeze from the west",
-  "please confirm your appointment for tuesday morning at the clinic",
-  "our new menu features fresh vegetables and warm bread every day",
-  "the train to the city leaves from platform four in ten minutes",
-  "thank you for calling we will be with you in just a moment",
-  "remember to water the plants before you leave for the weekend",
-  "the library closes early on holidays so plan your visit ahead",
-  "she found an old map hidden inside the cover of the book",
-  "your package was delivered to the front desk this afternoon",
-  "we are sorry for the delay and appreciate your patience",
-  "the museum opens a new exhibit about ancient ships next month",
-  "turn left at the bakery and the station is on your right",
-  "the children built a tall castle of sand near the water",
-  "a quiet room with soft light helps me read for hours",
-  "the farmer sells apples and honey at the market on saturday",
-  "please keep your ticket until the end of the journey",
-  "the storm knocked down two old trees along the river road",
-  "he forgot his umbrella and walked home in the rain",
-  "our team will review your request and reply by friday",
-  "the bridge was painted bright red to match the old boats",
-  "a warm cup of tea is the best way to start a cold morning",
-  "the concert was moved indoors because of the strong wind",
-  "please speak slowly and clearly after the tone",
-  "the garden behind the house is full of roses in june",
-];
 const VOICES = ["mia", "ava", "leo"];
 
-/** server.py's flags: `--voice` before each voice, other flags (`--name=value`) as they are. */
-const voiceArgs = (spec: string[]) => spec.flatMap((s) => (s.startsWith("--") ? [s] : ["--voice", s]));
-
-const children: ChildProcess[] = [];
 let dir = "";
-let serverPython = "";
-let scorerPython = "";
-let scorerUrl = "";
+let chain: VoiceChain | undefined;
 let prom: PrometheusServer | undefined;
 const servers: Record<string, string> = {};
 let servedAudioSeconds = 0;
-
-/** A long-running process; `exited` rejects when it ends early, with the end of its stderr. */
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<never>((_, reject) =>
-    child.on("exit", (code) =>
-      reject(new Error(`${args.slice(0, 2).join(" ")} exited with ${code}: ${stderr}`)),
-    ),
-  );
-  exited.catch(() => undefined); // observed where it matters: while waiting for the process to be ready
-  return { child, exited };
-}
-
-async function startVoiceServer(version: string, spec: string[]): Promise<string> {
-  const { child, exited } = start(serverPython, [
-    SERVER,
-    "serve",
-    "--version",
-    version,
-    "--scorer",
-    scorerUrl,
-    "--cache-dir",
-    join(dir, "clips"),
-    ...voiceArgs(spec),
-  ]);
-  const line = await Promise.race([
-    new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve)),
-    exited,
-  ]);
-  return `http://${(JSON.parse(line) as { listening: string }).listening}`;
-}
 
 async function tts(url: string, text: string, voice: string): Promise<void> {
   const r = await fetch(`${url}/v1/tts`, {
@@ -162,37 +94,14 @@ beforeAll(async () => {
   const t0 = Date.now();
   dir = mkdtempSync(join(tmpdir(), "voicectl-voice-audio-"));
   // Both venvs are cached under ~/.cache/voicectl (scorer/ci.sh and test/voice-server/setup.sh, from .ci/run).
-  serverPython = execFileSync("bash", ["test/voice-server/setup.sh"], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .at(-1)!;
-  scorerPython = execFileSync("bash", ["scorer/ci.sh", "--venv-only"], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .at(-1)!;
-  // The stable voices' reference recordings: what every version's clips are compared with.
-  execFileSync(serverPython, [SERVER, "references", "--out", join(dir, "refs"), ...voiceArgs(STABLE_VOICES)]);
-  const port = await freePort();
-  const scorer = start(
-    scorerPython,
-    ["-m", "voicectl_scorer", "serve", "--port", String(port), "--references", join(dir, "refs")].concat([
-      "--workers",
-      "2",
-      "--queue",
-      "1000",
-    ]),
-    { ...process.env, PYTHONPATH: "scorer/src" },
-  );
-  scorerUrl = `http://127.0.0.1:${port}`;
-  await Promise.race([
-    waitFor("the scorer's /healthz", 60_000, async () => (await fetch(`${scorerUrl}/healthz`)).ok),
-    scorer.exited,
-  ]);
+  chain = await startVoiceChain(dir, STABLE_VOICES);
+  const port = chain.scorerPort;
+  await chain.scorerReady;
   prom = await startPrometheus({
     targets: [{ address: `127.0.0.1:${port}`, labels: { namespace: "voice-prod" } }],
   });
   for (const [version, spec] of Object.entries(VERSIONS))
-    servers[version] = await startVoiceServer(version, spec);
+    servers[version] = await chain.startVoiceServer(version, spec);
 
   // Traffic: every text in every voice from every version; each server's requests one after another.
   await Promise.all(
@@ -222,7 +131,7 @@ beforeAll(async () => {
     "every sampled clip's similarity in Prometheus",
   );
   // The figure bench/RESULTS.md records: the scorer's CPU per second of audio, as measured in this chain.
-  const cpu = cpuSeconds(scorer.child.pid!);
+  const cpu = cpuSeconds(chain.scorerPid);
   process.stderr.write(
     `voice-audio chain: ${servedAudioSeconds.toFixed(1)} s of audio scored, scorer ${cpu.toFixed(1)} CPU s ` +
       `(${(cpu / servedAudioSeconds).toFixed(3)} CPU s per audio s, model loading included), ` +
@@ -232,7 +141,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prom?.stop();
-  for (const c of children) c.kill("SIGTERM");
+  chain?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -300,8 +209,8 @@ describe("the gate on real audio: an evaluation set synthesised by two versions,
   };
   const synthesize = (version: string, m: string) =>
     execFileSync(
-      serverPython,
-      [SERVER, "synthesize", "--manifest", m, "--out", join(dir, "eval", version)].concat([
+      chain!.serverPython,
+      [VOICE_SERVER, "synthesize", "--manifest", m, "--out", join(dir, "eval", version)].concat([
         "--cache-dir",
         join(dir, "clips"),
         ...voiceArgs(VERSIONS[version]!),
@@ -310,7 +219,7 @@ describe("the gate on real audio: an evaluation set synthesised by two versions,
   const scoreAndGate = async (canary: string, m: string) => {
     const out = join(dir, "results", canary);
     execFileSync(
-      scorerPython,
+      chain!.scorerPython,
       ["-m", "voicectl_scorer", "score-dirs", "--manifest", m, "--references", join(dir, "refs")].concat([
         "--baseline",
         join(dir, "eval", STABLE),

@@ -8,11 +8,9 @@
 //
 // Two flite voices only (fast to synthesise; the piper voice is covered by voice-audio.test.ts), cached per
 // text and voice, so the scorer is what bounds the pace. Runtime: 1 to 2 minutes on 2 cores (bench/RESULTS.md).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
@@ -26,11 +24,11 @@ import {
   startOperatorProcess,
   type OperatorProcess,
 } from "../support/operator.js";
-import { freePort, startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { startPrometheus, type PrometheusServer } from "../support/prometheus.js";
+import { startVoiceChain, TEXTS as ALL_TEXTS, type VoiceChain } from "../support/voice-chain.js";
 import { waitFor as waitUntil } from "../support/wait.js";
 
 const ROOT = repositoryRoot();
-const SERVER = join(ROOT, "test/voice-server/server.py");
 const NS = "voice-drift";
 // The A/A rollout's own namespace and version labels: the scorer's series of the drift rollout stay apart.
 const NS_AA = "voice-aa";
@@ -43,67 +41,15 @@ const AA_VOICES = [...STABLE_VOICES, "--length-scale=1.05"];
 const VOICES = ["ava", "leo"];
 const INTERVAL_S = 3;
 
-// Written in words: the scorer's ASR does not spell out numbers.
-const TEXTS = [
-  "the weather today is sunny with a light breeze from the west",
-  "please confirm your appointment for tuesday morning at the clinic",
-  "our new menu features fresh vegetables and warm bread every day",
-  "the train to the city leaves from platform four in ten minutes",
-  "thank you for calling we will be with you in just a moment",
-  "remember to water the plants before you leave for the weekend",
-  "the library closes early on holidays so plan your visit ahead",
-  "she found an old map hidden inside the cover of the book",
-  "your package was delivered to the front desk this afternoon",
-  "we are sorry for the delay and appreciate your patience",
-  "the museum opens a new exhibit about ancient ships next month",
-  "turn left at the bakery and the station is on your right",
-];
-
-/** server.py's flags: `--voice` before each voice, other flags (`--name=value`) as they are. */
-const voiceArgs = (spec: string[]) => spec.flatMap((s) => (s.startsWith("--") ? [s] : ["--voice", s]));
+// The first 12 texts: enough variety for two voices' requests.
+const TEXTS = ALL_TEXTS.slice(0, 12);
 
 let cluster: TestCluster | undefined;
 let dir = "";
 let prom: PrometheusServer | undefined;
 let operator: OperatorProcess | undefined;
-let serverPython = "";
-let scorerUrl = "";
+let chain: VoiceChain | undefined;
 let operatorKubeconfig = "";
-const children: ChildProcess[] = [];
-
-/** A long-running process; `exited` rejects when it ends early, with the end of its stderr. */
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<never>((_, reject) =>
-    child.on("exit", (code) =>
-      reject(new Error(`${args.slice(0, 2).join(" ")} exited with ${code}: ${stderr}`)),
-    ),
-  );
-  exited.catch(() => undefined);
-  return { child, exited };
-}
-
-async function startVoiceServer(python: string, scorerUrl: string, version: string, spec: string[]) {
-  const { child, exited } = start(python, [
-    SERVER,
-    "serve",
-    "--version",
-    version,
-    "--scorer",
-    scorerUrl,
-    "--cache-dir",
-    join(dir, "clips"),
-    ...voiceArgs(spec),
-  ]);
-  const line = await Promise.race([
-    new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve)),
-    exited,
-  ]);
-  return `http://${(JSON.parse(line) as { listening: string }).listening}`;
-}
 
 const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> =>
   waitUntil(what, timeoutMs, probe, {
@@ -202,38 +148,12 @@ function driveTraffic(ns: string, servers: { stable: string; canary: string }, v
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "voicectl-voice-operator-"));
-  serverPython = execFileSync("bash", [join(ROOT, "test/voice-server/setup.sh")], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .at(-1)!;
-  const scorerPython = execFileSync("bash", [join(ROOT, "scorer/ci.sh"), "--venv-only"], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .at(-1)!;
-  execFileSync(serverPython, [SERVER, "references", "--out", join(dir, "refs"), ...voiceArgs(STABLE_VOICES)]);
-  const port = await freePort();
-  const scorer = start(
-    scorerPython,
-    ["-m", "voicectl_scorer", "serve", "--port", String(port), "--references", join(dir, "refs")].concat([
-      "--workers",
-      "2",
-      "--queue",
-      "1000",
-    ]),
-    { ...process.env, PYTHONPATH: join(ROOT, "scorer/src") },
-  );
-  scorerUrl = `http://127.0.0.1:${port}`;
+  chain = await startVoiceChain(dir, STABLE_VOICES);
+  const port = chain.scorerPort;
   // Two namespaces of stable and canary at two GPUs each (pool l4).
   cluster = await startCluster({ l4Nodes: 8 });
   operatorKubeconfig = (await setUpOperatorCluster(cluster)).operator;
-  await Promise.race([
-    waitUntil(
-      "the scorer's /healthz",
-      60_000,
-      async () => (await fetch(`${scorerUrl}/healthz`)).ok || undefined,
-    ),
-    scorer.exited,
-  ]);
+  await chain.scorerReady;
   // The scorer's series carry the rollout's namespace, as Kubernetes service discovery would label them.
   prom = await startPrometheus({
     targets: [NS, NS_AA].map((namespace) => ({ address: `127.0.0.1:${port}`, labels: { namespace } })),
@@ -245,7 +165,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await prom?.stop();
-  for (const c of children) c.kill("SIGTERM");
+  chain?.stop();
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -277,8 +197,8 @@ async function rolloutOnRealAudio(
   await c.kubectlOk(["create", "namespace", ns]);
   await c.kubectlOk(["-n", ns, "apply", "-f", "-"], workloads + "\n---\n" + stringify(policy));
   const servers = {
-    stable: await startVoiceServer(serverPython, scorerUrl, versions.stable, STABLE_VOICES),
-    canary: await startVoiceServer(serverPython, scorerUrl, versions.canary, canaryVoices),
+    stable: await chain!.startVoiceServer(versions.stable, STABLE_VOICES),
+    canary: await chain!.startVoiceServer(versions.canary, canaryVoices),
   };
   const traffic = driveTraffic(ns, servers, voices);
   try {
