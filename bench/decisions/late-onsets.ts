@@ -13,11 +13,11 @@
 //
 //   npm run bench:late-onsets -- [--seeds 50] [--methods voicectl,kayenta-matched] [--onset 5]
 import { join } from "node:path";
-import { createFleet } from "../../src/sim/fleet.js";
-import { runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
+import type { Analyzer, SimulationResult } from "../../src/sim/run.js";
 import { loadScenario, type LoadedScenario, type Regression } from "../../src/sim/scenario.js";
 import type { Policy } from "../../src/core/policy/schema.js";
 import { kayentaAnalyzer } from "./baselines.js";
+import { simulateScenario } from "./simulate.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,17 +74,7 @@ function variant(loaded: LoadedScenario, c: Case, onsetMs: number | null): Loade
 }
 
 function run(loaded: LoadedScenario, seed: number, method: string): SimulationResult {
-  const make = METHODS[method];
-  return runSimulation({
-    name: loaded.scenario.metadata.name,
-    policy: loaded.policy,
-    steps: loaded.scenario.spec.steps,
-    intervalMs: loaded.intervalMs,
-    canaryReadyAfterMs: loaded.canaryReadyAfterMs,
-    durationMs: loaded.durationMs,
-    fleet: createFleet(loaded.scenario, loaded.policy, seed),
-    analyzer: make?.(loaded.policy),
-  });
+  return simulateScenario(loaded, seed, METHODS[method]?.(loaded.policy));
 }
 
 interface Tally {

@@ -10,12 +10,12 @@
 import { appendFileSync, readdirSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { createFleet } from "../../src/sim/fleet.js";
-import { onlineAnalyzer, runSimulation, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
+import { onlineAnalyzer, type Analyzer, type SimulationResult } from "../../src/sim/run.js";
 import { loadScenario, type LoadedScenario } from "../../src/sim/scenario.js";
 import type { Policy } from "../../src/core/policy/schema.js";
 import { sliceKey } from "../../src/core/types.js";
 import { kayentaAnalyzer, thresholdAnalyzer } from "./baselines.js";
+import { simulateScenario } from "./simulate.js";
 import { informationFloor, type Floor } from "./floor.js";
 
 const KAYENTA_MATCHED_CONFIDENCE = Number(arg("kayenta-confidence") ?? 0.9999);
@@ -88,16 +88,7 @@ function simulate(
 ): SimulationResult {
   const make = METHODS[method];
   const analyzer = make ? make(loaded.policy) : levels ? recordingLevels(loaded.policy, levels) : undefined;
-  return runSimulation({
-    name: loaded.scenario.metadata.name,
-    policy: loaded.policy,
-    steps: loaded.scenario.spec.steps,
-    intervalMs: loaded.intervalMs,
-    canaryReadyAfterMs: loaded.canaryReadyAfterMs,
-    durationMs: loaded.durationMs,
-    fleet: createFleet(loaded.scenario, loaded.policy, seed),
-    analyzer,
-  });
+  return simulateScenario(loaded, seed, analyzer);
 }
 
 async function main(): Promise<void> {
